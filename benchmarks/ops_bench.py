@@ -1,0 +1,235 @@
+"""Speed of the fused operators per backend, against the machine's roofline.
+
+Times forward and forward+backward of every op at the shapes a 256 px
+StyleGAN2 generator and discriminator use, for every backend that runs on the
+chosen device, as the median of repeats after warm-up.  Prints a Markdown
+table with the speedup over ``ref``, the achieved bandwidth (bytes that must
+move: inputs read once, outputs written once) and GFLOP/s (useful
+multiply-adds only, never the zeros that upsampling inserts), next to the
+measured copy bandwidth and matmul peak of the machine.
+
+Usage::
+
+    python benchmarks/ops_bench.py [--device cpu|cuda] [--repeats 7] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import torch
+
+from medgan_aug.ops import (
+    available_impls,
+    bias_act,
+    downsample2d,
+    filter2d,
+    modulated_conv2d,
+    setup_filter,
+    upsample2d,
+)
+
+
+@dataclass
+class Row:
+    op: str
+    shape: str
+    impl: str
+    fwd_ms: float
+    fwd_bwd_ms: float
+    fwd_speedup: float
+    fwd_bwd_speedup: float
+    fwd_gbps: float
+    fwd_gflops: float
+
+
+@dataclass
+class Case:
+    op: str
+    shape: str
+    # run(impl, backward) -> None; returns after the work is done on the device.
+    run: Callable[[str, bool], None]
+    fwd_bytes: int
+    fwd_macs: int
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def median_seconds(fn: Callable[[], None], device: torch.device, repeats: int, warmup: int = 2) -> float:
+    for _ in range(warmup):
+        fn()
+    _sync(device)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        _sync(device)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def copy_bandwidth(device: torch.device, repeats: int) -> float:
+    """GB/s of a large tensor copy (read + write)."""
+    src = torch.empty(64 * 2**20, dtype=torch.float32, device=device).fill_(1)
+    dst = torch.empty_like(src)
+    seconds = median_seconds(lambda: dst.copy_(src), device, repeats)
+    return 2 * src.numel() * 4 / seconds / 1e9
+
+
+def matmul_peak(device: torch.device, repeats: int) -> float:
+    """GFLOP/s of a float32 square matmul."""
+    n = 2048
+    a = torch.randn(n, n, device=device)
+    b = torch.randn(n, n, device=device)
+    seconds = median_seconds(lambda: torch.mm(a, b), device, repeats)
+    return 2 * n**3 / seconds / 1e9
+
+
+def _resample_case(
+    name: str, fn: Callable, shape: tuple[int, ...], f: torch.Tensor, up: int, device: torch.device
+) -> Case:
+    x = torch.randn(shape, device=device)
+    out = fn(x, f, impl="ref")
+    fw = f.shape[-1]
+    # Polyphase taps per output pixel and axis: a factor-2 upsampler touches fw/2 inputs.
+    taps = fw / up
+    if f.ndim == 1:
+        n, c, h, _ = x.shape
+        macs = int(n * c * h * out.shape[3] * taps + out.numel() * taps)
+    else:
+        macs = int(out.numel() * taps * taps)
+
+    def run(impl: str, backward: bool) -> None:
+        inp = x.detach().requires_grad_(backward)
+        y = fn(inp, f, impl=impl)
+        if backward:
+            y.backward(torch.ones_like(y))
+
+    label = f"{name} [1,3,3,1] {'separable' if f.ndim == 1 else '4x4'}"
+    return Case(label, "x".join(map(str, shape)), run, (x.numel() + out.numel()) * 4, macs)
+
+
+def _bias_act_case(shape: tuple[int, ...], device: torch.device) -> Case:
+    x = torch.randn(shape, device=device)
+    b = torch.randn(shape[1], device=device)
+
+    def run(impl: str, backward: bool) -> None:
+        inp = x.detach().requires_grad_(backward)
+        bias = b.detach().requires_grad_(backward)
+        y = bias_act(inp, bias, act="lrelu", impl=impl)
+        if backward:
+            y.backward(torch.ones_like(y))
+
+    return Case("bias_act lrelu", "x".join(map(str, shape)), run, 2 * x.numel() * 4, x.numel())
+
+
+def _modconv_case(batch: int, cin: int, cout: int, res: int, up: int, device: torch.device) -> Case:
+    x = torch.randn(batch, cin, res, res, device=device)
+    w = torch.randn(cout, cin, 3, 3, device=device)
+    s = torch.randn(batch, cin, device=device)
+    f = setup_filter([1, 3, 3, 1], device=device)
+    out_res = res * up
+
+    def run(impl: str, backward: bool) -> None:
+        inputs = [t.detach().requires_grad_(backward) for t in (x, w, s)]
+        y = modulated_conv2d(*inputs, up=up, padding=1, resample_filter=f, impl=impl)
+        if backward:
+            y.backward(torch.ones_like(y))
+
+    macs = batch * cout * cin * 9 * res * res + (batch * cout * out_res * out_res * 4 if up > 1 else 0)
+    moved = (x.numel() + w.numel() + s.numel() + batch * cout * out_res * out_res) * 4
+    return Case(f"modulated_conv2d 3x3 up={up}", f"x{batch}x{cin}x{res}x{res}->{cout}", run, moved, macs)
+
+
+def cases(device: torch.device) -> list[Case]:
+    separable = setup_filter([1, 3, 3, 1], device=device, separable=True)
+    full = setup_filter([1, 3, 3, 1], device=device)
+    found = []
+    for shape in ((8, 128, 64, 64), (8, 64, 128, 128)):
+        for f in (separable, full):
+            found.append(_resample_case("upsample2d", upsample2d, shape, f, 2, device))
+            found.append(_resample_case("downsample2d", downsample2d, shape, f, 1, device))
+            found.append(_resample_case("filter2d", filter2d, shape, f, 1, device))
+    found.append(_bias_act_case((8, 128, 64, 64), device))
+    found.append(_modconv_case(8, 128, 128, 64, 1, device))
+    found.append(_modconv_case(8, 256, 128, 32, 2, device))
+    return found
+
+
+def run_benchmark(device: torch.device, repeats: int, impls: list[str] | None = None) -> tuple[list[Row], dict]:
+    impls = impls or [i for i in available_impls(device) if i != "cuda_emulated"]
+    rows = []
+    for case in cases(device):
+        timings = {}
+        for impl in impls:
+            fwd = median_seconds(lambda run=case.run, impl=impl: run(impl, False), device, repeats)
+            both = median_seconds(lambda run=case.run, impl=impl: run(impl, True), device, repeats)
+            timings[impl] = (fwd, both)
+        ref_fwd, ref_both = timings["ref"]
+        for impl, (fwd, both) in timings.items():
+            rows.append(
+                Row(
+                    case.op,
+                    case.shape,
+                    impl,
+                    fwd * 1e3,
+                    both * 1e3,
+                    ref_fwd / fwd,
+                    ref_both / both,
+                    case.fwd_bytes / fwd / 1e9,
+                    2 * case.fwd_macs / fwd / 1e9,
+                )
+            )
+        print(f"  done: {case.op} {case.shape}", flush=True)
+    machine = {
+        "device": str(device),
+        "threads": torch.get_num_threads(),
+        "copy_gbps": copy_bandwidth(device, repeats),
+        "matmul_gflops": matmul_peak(device, repeats),
+        "torch": torch.__version__,
+    }
+    return rows, machine
+
+
+def markdown(rows: list[Row], machine: dict) -> str:
+    lines = [
+        f"Device {machine['device']} ({machine['threads']} threads), torch {machine['torch']}: "
+        f"copy {machine['copy_gbps']:.1f} GB/s, float32 matmul {machine['matmul_gflops']:.0f} GFLOP/s.",
+        "",
+        "| op | shape | impl | fwd ms | fwd+bwd ms | fwd speedup | fwd+bwd speedup | fwd GB/s | fwd GFLOP/s |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r.op} | {r.shape} | {r.impl} | {r.fwd_ms:.2f} | {r.fwd_bwd_ms:.2f} | {r.fwd_speedup:.1f}x | "
+            f"{r.fwd_bwd_speedup:.1f}x | {r.fwd_gbps:.2f} | {r.fwd_gflops:.1f} |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--impls", help="comma-separated subset, e.g. ref,cpp (ref is always needed)")
+    parser.add_argument("--json", help="also write the rows and machine facts to this file")
+    args = parser.parse_args()
+    device = torch.device(args.device)
+    impls = args.impls.split(",") if args.impls else None
+    rows, machine = run_benchmark(device, args.repeats, impls)
+    print(markdown(rows, machine))
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump({"machine": machine, "rows": [asdict(r) for r in rows]}, fh, indent=2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,368 @@
+"""Upsample, FIR-filter, downsample (``upfirdn2d``) and the resampling helpers on it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ._backend import op_namespace, resolve_impl
+
+__all__ = [
+    "downsample2d",
+    "filter2d",
+    "filter_size",
+    "register_operator_hooks",
+    "setup_filter",
+    "upfirdn2d",
+    "upsample2d",
+]
+
+Pair = int | Sequence[int]
+Padding = int | Sequence[int]
+FilterLike = torch.Tensor | np.ndarray | Sequence[float] | Sequence[Sequence[float]] | float | None
+
+
+def setup_filter(
+    f: FilterLike,
+    device: torch.device | str = "cpu",
+    normalize: bool = True,
+    flip_filter: bool = False,
+    gain: float = 1,
+    separable: bool | None = None,
+) -> torch.Tensor:
+    """Make a float32 FIR filter tensor for :func:`upfirdn2d`.
+
+    Parameters
+    ----------
+    f : tensor, array, sequence or None
+        Filter taps, 1-D or 2-D (``None`` = ``[1]``).
+    device : torch.device or str
+        Device of the returned filter.
+    normalize : bool
+        Divide the taps by their sum so the filter has unit DC gain.
+    flip_filter : bool
+        Flip the taps (turns the convolution of :func:`upfirdn2d` into a correlation).
+    gain : float
+        Overall gain; 1-D filters get ``sqrt(gain)`` per axis.
+    separable : bool, optional
+        Keep a 1-D filter 1-D (applied along x then y).  Default: only when
+        it has 8 or more taps, otherwise it becomes the 2-D outer product.
+
+    Returns
+    -------
+    torch.Tensor
+        ``[k]`` (separable) or ``[fh, fw]`` float32 filter.
+    """
+    if f is None:
+        f = 1
+    f = torch.as_tensor(f, dtype=torch.float32)
+    if f.ndim == 0:
+        f = f[None]
+    if f.ndim not in (1, 2):
+        raise ValueError(f"f must be 1-D or 2-D, got shape {tuple(f.shape)}")
+    if f.numel() == 0:
+        raise ValueError("f must not be empty")
+    if separable is None:
+        separable = f.ndim == 1 and f.numel() >= 8
+    if f.ndim == 1 and not separable:
+        f = torch.outer(f, f)
+    if normalize:
+        total = f.sum()
+        if total == 0:
+            raise ValueError("f sums to zero and cannot be normalized; pass normalize=False")
+        f = f / total
+    if flip_filter:
+        f = f.flip(list(range(f.ndim)))
+    f = f * (gain ** (f.ndim / 2))
+    return f.to(device)
+
+
+def filter_size(f: torch.Tensor | None) -> tuple[int, int]:
+    """``(width, height)`` of a filter (``(1, 1)`` for ``None``)."""
+    if f is None:
+        return 1, 1
+    if f.ndim == 1:
+        return f.shape[0], f.shape[0]
+    return f.shape[1], f.shape[0]
+
+
+def _pair(value: Pair, name: str, minimum: int) -> tuple[int, int]:
+    values = (value, value) if isinstance(value, (int, np.integer)) else tuple(value)
+    if len(values) != 2 or not all(isinstance(v, (int, np.integer)) for v in values):
+        raise ValueError(f"{name} must be an int or an (x, y) pair of ints, got {value!r}")
+    if min(values) < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
+    return int(values[0]), int(values[1])
+
+
+def _padding(padding: Padding) -> tuple[int, int, int, int]:
+    if isinstance(padding, (int, np.integer)):
+        return (int(padding),) * 4
+    values = tuple(padding)
+    if not all(isinstance(v, (int, np.integer)) for v in values):
+        raise ValueError(f"padding must hold ints, got {padding!r}")
+    if len(values) == 2:
+        return int(values[0]), int(values[0]), int(values[1]), int(values[1])
+    if len(values) == 4:
+        return tuple(int(v) for v in values)  # type: ignore[return-value]
+    raise ValueError(f"padding must be an int, (x, y) or [x0, x1, y0, y1], got {padding!r}")
+
+
+def _check_input(x: torch.Tensor, name: str = "x") -> None:
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+    if not x.is_floating_point():
+        raise TypeError(f"{name} must be a floating-point tensor, got {x.dtype}")
+    if x.ndim != 4:
+        raise ValueError(f"{name} must be 4-D [N, C, H, W], got shape {tuple(x.shape)}")
+    if x.numel() == 0:
+        raise ValueError(f"{name} must not be empty, got shape {tuple(x.shape)}")
+
+
+def _check_filter(f: torch.Tensor | None, x: torch.Tensor) -> torch.Tensor:
+    if f is None:
+        return torch.ones(1, 1, dtype=torch.float32, device=x.device)
+    if not isinstance(f, torch.Tensor):
+        raise TypeError(f"f must be a torch.Tensor or None (see setup_filter), got {type(f).__name__}")
+    if not f.is_floating_point():
+        raise TypeError(f"f must be a floating-point tensor, got {f.dtype}")
+    if f.ndim not in (1, 2) or f.numel() == 0:
+        raise ValueError(f"f must be a non-empty 1-D or 2-D filter, got shape {tuple(f.shape)}")
+    if f.device != x.device:
+        raise ValueError(f"f is on {f.device} but x is on {x.device}; move the filter to x's device")
+    return f
+
+
+def _output_size(size: int, up: int, down: int, pad0: int, pad1: int, taps: int, axis: str) -> int:
+    padded = size * up + pad0 + pad1
+    if padded < taps:
+        raise ValueError(
+            f"the filter ({taps} taps along {axis}) is larger than the padded input "
+            f"({padded} samples along {axis} after upsampling and padding)"
+        )
+    return (padded - taps) // down + 1
+
+
+def _upfirdn2d_ref(
+    x: torch.Tensor,
+    f: torch.Tensor,
+    up: tuple[int, int],
+    down: tuple[int, int],
+    pad: tuple[int, int, int, int],
+    flip_filter: bool,
+    gain: float,
+) -> torch.Tensor:
+    """upfirdn2d in plain PyTorch (differentiable to any order)."""
+    batch, channels, height, width = x.shape
+    (upx, upy), (downx, downy) = up, down
+    padx0, padx1, pady0, pady1 = pad
+    if upx > 1 or upy > 1:
+        x = x.reshape(batch, channels, height, 1, width, 1)
+        x = F.pad(x, [0, upx - 1, 0, 0, 0, upy - 1])
+        x = x.reshape(batch, channels, height * upy, width * upx)
+    x = F.pad(x, [max(padx0, 0), max(padx1, 0), max(pady0, 0), max(pady1, 0)])
+    x = x[
+        :,
+        :,
+        max(-pady0, 0) : x.shape[2] - max(-pady1, 0),
+        max(-padx0, 0) : x.shape[3] - max(-padx1, 0),
+    ]
+    f = f.to(x.dtype) * (gain ** (f.ndim / 2))
+    if not flip_filter:
+        f = f.flip(list(range(f.ndim)))
+    weight = f[None, None].expand(channels, 1, *f.shape)
+    if f.ndim == 2:
+        return F.conv2d(x, weight, stride=(downy, downx), groups=channels)
+    x = F.conv2d(x, weight.unsqueeze(2), stride=(1, downx), groups=channels)
+    return F.conv2d(x, weight.unsqueeze(3), stride=(downy, 1), groups=channels)
+
+
+def upfirdn2d(
+    x: torch.Tensor,
+    f: torch.Tensor | None,
+    up: Pair = 1,
+    down: Pair = 1,
+    padding: Padding = 0,
+    flip_filter: bool = False,
+    gain: float = 1,
+    impl: str | None = None,
+) -> torch.Tensor:
+    """Upsample, pad, FIR-filter and downsample a batch of images.
+
+    Inserts ``up - 1`` zeros after every pixel, pads with zeros (negative
+    padding crops), convolves with ``f`` (a correlation if ``flip_filter``)
+    scaled by ``gain ** (f.ndim / 2)``, and keeps every ``down``-th pixel.
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        Images ``[N, C, H, W]``, floating point; any memory layout.
+    f : torch.Tensor or None
+        Filter from :func:`setup_filter`: ``[k]`` separable or ``[fh, fw]``;
+        ``None`` means no filtering.  Treated as a constant (no gradient).
+    up, down : int or (int, int)
+        Up/down-sampling factors, per axis as ``(x, y)``.
+    padding : int, (x, y) or [x0, x1, y0, y1]
+        Padding after upsampling; negative values crop.
+    flip_filter : bool
+        Correlate instead of convolve.
+    gain : float
+        Overall signal gain.
+    impl : str, optional
+        ``"ref"``, ``"cpp"``, ``"cuda"``, ``"cuda_emulated"`` or ``"auto"``;
+        default from ``$MEDGAN_AUG_OPS``, else ``"auto"``.
+
+    Returns
+    -------
+    torch.Tensor
+        ``[N, C, (H*up + pad0 + pad1 - fh) // down + 1, ...]``.
+    """
+    _check_input(x)
+    f = _check_filter(f, x)
+    upx, upy = _pair(up, "up", 1)
+    downx, downy = _pair(down, "down", 1)
+    pad = _padding(padding)
+    fw, fh = filter_size(f)
+    _output_size(x.shape[3], upx, downx, pad[0], pad[1], fw, "x")
+    _output_size(x.shape[2], upy, downy, pad[2], pad[3], fh, "y")
+    chosen = resolve_impl(impl, x.device)
+    if chosen == "ref":
+        return _upfirdn2d_ref(x, f, (upx, upy), (downx, downy), pad, flip_filter, float(gain))
+    return op_namespace(chosen).upfirdn2d(x, f, upx, upy, downx, downy, *pad, bool(flip_filter), float(gain))
+
+
+def upsample2d(
+    x: torch.Tensor,
+    f: torch.Tensor | None,
+    up: Pair = 2,
+    padding: Padding = 0,
+    flip_filter: bool = False,
+    gain: float = 1,
+    impl: str | None = None,
+) -> torch.Tensor:
+    """Upsample by ``up`` with interpolation filter ``f``, keeping the image centred.
+
+    The output is ``up`` times the input size (plus ``padding``); the filter
+    gain is raised by ``up_x * up_y`` so the mean intensity is preserved.
+    Parameters as for :func:`upfirdn2d`.
+    """
+    upx, upy = _pair(up, "up", 1)
+    padx0, padx1, pady0, pady1 = _padding(padding)
+    fw, fh = filter_size(f)
+    pad = [
+        padx0 + (fw + upx - 1) // 2,
+        padx1 + (fw - upx) // 2,
+        pady0 + (fh + upy - 1) // 2,
+        pady1 + (fh - upy) // 2,
+    ]
+    return upfirdn2d(x, f, up=(upx, upy), padding=pad, flip_filter=flip_filter, gain=gain * upx * upy, impl=impl)
+
+
+def downsample2d(
+    x: torch.Tensor,
+    f: torch.Tensor | None,
+    down: Pair = 2,
+    padding: Padding = 0,
+    flip_filter: bool = False,
+    gain: float = 1,
+    impl: str | None = None,
+) -> torch.Tensor:
+    """Low-pass filter with ``f`` and keep every ``down``-th pixel, keeping the image centred.
+
+    Parameters as for :func:`upfirdn2d`.
+    """
+    downx, downy = _pair(down, "down", 1)
+    padx0, padx1, pady0, pady1 = _padding(padding)
+    fw, fh = filter_size(f)
+    pad = [
+        padx0 + (fw - downx + 1) // 2,
+        padx1 + (fw - downx) // 2,
+        pady0 + (fh - downy + 1) // 2,
+        pady1 + (fh - downy) // 2,
+    ]
+    return upfirdn2d(x, f, down=(downx, downy), padding=pad, flip_filter=flip_filter, gain=gain, impl=impl)
+
+
+def filter2d(
+    x: torch.Tensor,
+    f: torch.Tensor | None,
+    padding: Padding = 0,
+    flip_filter: bool = False,
+    gain: float = 1,
+    impl: str | None = None,
+) -> torch.Tensor:
+    """Filter with ``f`` at the same resolution (output size = input size + ``padding``).
+
+    Parameters as for :func:`upfirdn2d`.
+    """
+    padx0, padx1, pady0, pady1 = _padding(padding)
+    fw, fh = filter_size(f)
+    pad = [padx0 + fw // 2, padx1 + (fw - 1) // 2, pady0 + fh // 2, pady1 + (fh - 1) // 2]
+    return upfirdn2d(x, f, padding=pad, flip_filter=flip_filter, gain=gain, impl=impl)
+
+
+def backward_params(
+    in_size: tuple[int, int],
+    out_size: tuple[int, int],
+    f: torch.Tensor,
+    up: tuple[int, int],
+    down: tuple[int, int],
+    pad: tuple[int, int, int, int],
+) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int, int, int]]:
+    """``(up, down, padding)`` of the upfirdn2d that maps ``dy`` to ``dx``.
+
+    The adjoint of upfirdn2d is upfirdn2d itself with the factors swapped, the
+    filter flipped and the padding mirrored so the output has the input's size.
+    """
+    (height, width), (out_h, out_w) = in_size, out_size
+    (upx, upy), (downx, downy) = up, down
+    padx0, _, pady0, _ = pad
+    fw, fh = filter_size(f)
+    grad_pad = (
+        fw - padx0 - 1,
+        width * upx - out_w * downx + padx0 - upx + 1,
+        fh - pady0 - 1,
+        height * upy - out_h * downy + pady0 - upy + 1,
+    )
+    return (downx, downy), (upx, upy), grad_pad
+
+
+def register_operator_hooks(namespace: str) -> None:
+    """Register autograd and the fake (shape) kernel of ``namespace::upfirdn2d``."""
+    name = f"{namespace}::upfirdn2d"
+    ops = getattr(torch.ops, namespace)
+
+    def setup_context(ctx, inputs, output):
+        x, f, upx, upy, downx, downy, padx0, padx1, pady0, pady1, flip_filter, gain = inputs
+        ctx.save_for_backward(f)
+        ctx.params = (
+            (x.shape[2], x.shape[3]),
+            (output.shape[2], output.shape[3]),
+            (upx, upy),
+            (downx, downy),
+            (padx0, padx1, pady0, pady1),
+            flip_filter,
+            gain,
+        )
+
+    def backward(ctx, dy):
+        (f,) = ctx.saved_tensors
+        in_size, out_size, up, down, pad, flip_filter, gain = ctx.params
+        g_up, g_down, g_pad = backward_params(in_size, out_size, f, up, down, pad)
+        dx = None
+        if ctx.needs_input_grad[0]:
+            dx = ops.upfirdn2d(dy, f, *g_up, *g_down, *g_pad, not flip_filter, gain)
+        return (dx,) + (None,) * 11
+
+    torch.library.register_autograd(name, backward, setup_context=setup_context)
+
+    def fake(x, f, upx, upy, downx, downy, padx0, padx1, pady0, pady1, flip_filter, gain):
+        fw, fh = filter_size(f)
+        out_h = (x.shape[2] * upy + pady0 + pady1 - fh) // downy + 1
+        out_w = (x.shape[3] * upx + padx0 + padx1 - fw) // downx + 1
+        return x.new_empty(x.shape[0], x.shape[1], out_h, out_w)
+
+    torch.library.register_fake(name, fake)

@@ -1,0 +1,55 @@
+"""Shared fixtures: the StyleGAN2-ADA reference cases and the implementations to test."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+SG2ADA = SHARED / "fixtures" / "sg2ada"
+
+# Every implementation that runs on this machine's CPU; cuda_emulated is slow and marked.
+CPU_IMPLS = [
+    "ref",
+    "cpp",
+    pytest.param("cuda_emulated", marks=pytest.mark.cuda_emulated),
+]
+
+
+def _load_cases() -> list[dict] | None:
+    path = SG2ADA / "ops.pt"
+    if not path.is_file():
+        return None
+    return torch.load(path, weights_only=True)
+
+
+_CASES = _load_cases()
+
+
+def reference_cases(op: str) -> list:
+    """pytest params for every fixture case of ``op`` (one skipped param without ../shared)."""
+    if _CASES is None:
+        return [pytest.param(None, marks=pytest.mark.skip(reason=f"{SG2ADA} is absent"))]
+    cases = [case for case in _CASES if case["op"] == op]
+    return [pytest.param(case, id=f"{op}{i}") for i, case in enumerate(cases)]
+
+
+def relative_error(actual: torch.Tensor, expected: torch.Tensor) -> float:
+    """Max absolute error relative to the expected tensor's max magnitude."""
+    assert actual.shape == expected.shape, f"shape {tuple(actual.shape)} != {tuple(expected.shape)}"
+    scale = expected.abs().max().clamp(min=1e-12)
+    return ((actual.double() - expected.double()).abs().max() / scale).item()
+
+
+@pytest.fixture
+def impl(request: pytest.FixtureRequest) -> str:
+    """The implementation under test; a compiled one must really load (no silent fallback)."""
+    from medgan_aug.ops import _extension
+
+    name = request.param
+    library = {"cpp": "cpu", "cuda_emulated": "emulated", "cuda": "cuda"}.get(name)
+    if library is not None:
+        assert _extension.load(library), _extension.load_error(library)
+    return name

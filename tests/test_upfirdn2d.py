@@ -1,0 +1,197 @@
+"""upfirdn2d and the resampling helpers, on every CPU implementation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from medgan_aug.ops import downsample2d, filter2d, setup_filter, upfirdn2d, upsample2d
+from tests.conftest import CPU_IMPLS, reference_cases, relative_error
+
+
+def upfirdn2d_numpy(x, f, up, down, pad, flip_filter, gain):
+    """Direct float64 evaluation of the definition, one output pixel at a time."""
+    x = np.asarray(x, dtype=np.float64)
+    f = np.asarray(f, dtype=np.float64)
+    f = np.outer(f, f) * gain if f.ndim == 1 else f * gain
+    if not flip_filter:
+        f = f[::-1, ::-1]
+    (upx, upy), (downx, downy) = up, down
+    padx0, padx1, pady0, pady1 = pad
+    n, c, h, w = x.shape
+    fh, fw = f.shape
+    stuffed = np.zeros((n, c, h * upy, w * upx))
+    stuffed[:, :, ::upy, ::upx] = x
+    out_h = (h * upy + pady0 + pady1 - fh) // downy + 1
+    out_w = (w * upx + padx0 + padx1 - fw) // downx + 1
+    y = np.zeros((n, c, out_h, out_w))
+    for oy in range(out_h):
+        for ox in range(out_w):
+            for ty in range(fh):
+                iy = oy * downy + ty - pady0
+                if not 0 <= iy < h * upy:
+                    continue
+                for tx in range(fw):
+                    ix = ox * downx + tx - padx0
+                    if 0 <= ix < w * upx:
+                        y[:, :, oy, ox] += f[ty, tx] * stuffed[:, :, iy, ix]
+    return y
+
+
+GEOMETRIES = [
+    # up, down, padding, filter shape, flip_filter
+    ((2, 2), (1, 1), [2, 1, 2, 1], (4,), False),
+    ((1, 1), (2, 2), [1, 1, 1, 1], (4,), True),
+    ((3, 1), (1, 2), [1, 2, 0, 3], (3, 5), False),
+    ((1, 2), (2, 3), [-1, 2, 3, -2], (4, 2), True),
+    ((4, 4), (2, 2), [0, 0, 0, 0], (2, 6), False),
+    ((1, 1), (1, 1), [-2, -1, 0, -3], (1,), False),
+]
+
+
+@pytest.mark.parametrize("impl", CPU_IMPLS, indirect=True)
+@pytest.mark.parametrize("case", reference_cases("upfirdn2d"))
+def test_matches_stylegan2_ada_reference(impl, case):
+    x = case["x"].clone().requires_grad_()
+    y = upfirdn2d(
+        x,
+        case["f"],
+        up=case["up"],
+        down=case["down"],
+        padding=case["padding"],
+        flip_filter=case["flip_filter"],
+        gain=case["gain"],
+        impl=impl,
+    )
+    (dx,) = torch.autograd.grad(y, x, case["dy"])
+    assert relative_error(y, case["y"]) < 1e-6
+    assert relative_error(dx, case["dx"]) < 1e-6
+
+
+@pytest.mark.parametrize("impl", CPU_IMPLS, indirect=True)
+@pytest.mark.parametrize(("up", "down", "pad", "fshape", "flip"), GEOMETRIES)
+def test_matches_float64_definition_with_per_axis_factors(impl, up, down, pad, fshape, flip):
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(2, 3, 9, 7, dtype=torch.float64, generator=gen)
+    f = torch.rand(fshape, generator=gen) + 0.1
+    y = upfirdn2d(x, f, up=up, down=down, padding=pad, flip_filter=flip, gain=1.7, impl=impl)
+    expected = upfirdn2d_numpy(x, f, up, down, pad, flip, 1.7)
+    assert relative_error(y, torch.from_numpy(expected)) < 1e-12
+
+
+@pytest.mark.parametrize("impl", CPU_IMPLS, indirect=True)
+@pytest.mark.parametrize(("up", "down", "pad", "fshape", "flip"), GEOMETRIES)
+def test_first_and_second_order_gradients(impl, up, down, pad, fshape, flip):
+    gen = torch.Generator().manual_seed(1)
+    x = torch.randn(1, 2, 6, 5, dtype=torch.float64, generator=gen, requires_grad=True)
+    f = torch.rand(fshape, generator=gen) + 0.1
+
+    def op(t):
+        return upfirdn2d(t, f, up=up, down=down, padding=pad, flip_filter=flip, gain=2.0, impl=impl)
+
+    assert torch.autograd.gradcheck(op, (x,))
+    # upfirdn2d is linear, so its second derivative is zero: square it to exercise double backward.
+    assert torch.autograd.gradgradcheck(lambda t: op(t).square(), (x,))
+
+
+@pytest.mark.parametrize("impl", ["ref", "cpp"], indirect=True)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
+def test_low_precision_inputs_match_float64(impl, dtype):
+    gen = torch.Generator().manual_seed(2)
+    x = torch.randn(2, 4, 16, 12, dtype=torch.float64, generator=gen)
+    f = setup_filter([1, 3, 3, 1])
+    expected = upsample2d(x, f, impl="ref")
+    y = upsample2d(x.to(dtype), f, impl=impl)
+    assert y.dtype == dtype
+    tolerance = {torch.float32: 1e-6, torch.float16: 2e-3, torch.bfloat16: 2e-2}[dtype]
+    assert relative_error(y, expected) < tolerance
+
+
+@pytest.mark.parametrize("impl", CPU_IMPLS, indirect=True)
+def test_channels_last_and_strided_inputs(impl):
+    gen = torch.Generator().manual_seed(3)
+    base = torch.randn(2, 8, 10, 12, dtype=torch.float64, generator=gen)
+    f = setup_filter([1, 2, 1])
+    expected = downsample2d(base, f, impl="ref")
+    channels_last = base.to(memory_format=torch.channels_last)
+    strided = torch.randn(2, 12, 10, 8, dtype=torch.float64, generator=gen).permute(0, 3, 2, 1)
+    assert relative_error(downsample2d(channels_last, f, impl=impl), expected) < 1e-12
+    assert (
+        relative_error(downsample2d(strided, f, impl=impl), downsample2d(strided.contiguous(), f, impl="ref")) < 1e-12
+    )
+
+
+@pytest.mark.parametrize("impl", CPU_IMPLS, indirect=True)
+def test_resampling_helpers_keep_size_centre_and_mean(impl):
+    f = setup_filter([1, 3, 3, 1])
+    flat = torch.full((1, 1, 16, 16), 0.5, dtype=torch.float64)
+    up = upsample2d(flat, f, impl=impl)
+    down = downsample2d(flat, f, impl=impl)
+    same = filter2d(flat, f, impl=impl)
+    assert up.shape == (1, 1, 32, 32) and down.shape == (1, 1, 8, 8) and same.shape == flat.shape
+    # Away from the zero-padded border a constant image stays constant.
+    assert torch.allclose(up[..., 2:-2, 2:-2], flat.new_tensor(0.5))
+    assert torch.allclose(down[..., 1:-1, 1:-1], flat.new_tensor(0.5))
+    assert torch.allclose(same[..., 2:-2, 2:-2], flat.new_tensor(0.5))
+    # A centred block stays centred: the output is symmetric about the image centre
+    # (filter2d only for odd filters, which have a centre tap).
+    block = torch.zeros(1, 1, 8, 8, dtype=torch.float64)
+    block[..., 3:5, 3:5] = 1
+    for image in (
+        upsample2d(block, f, impl=impl),
+        downsample2d(block, f, impl=impl),
+        filter2d(block, setup_filter([1, 2, 1]), impl=impl),
+    ):
+        assert torch.allclose(image, image.flip([2, 3]))
+        assert image.sum() > 0
+
+
+def test_setup_filter():
+    f = setup_filter([1, 3, 3, 1])
+    assert f.shape == (4, 4) and f.dtype == torch.float32
+    assert torch.allclose(f, torch.outer(torch.tensor([1.0, 3, 3, 1]), torch.tensor([1.0, 3, 3, 1])) / 64)
+    assert setup_filter([1, 3, 3, 1], separable=True).shape == (4,)
+    assert setup_filter(list(range(1, 9))).shape == (8,)
+    assert torch.allclose(setup_filter([1, 2], gain=4, separable=True), torch.tensor([2, 4]) / 3)
+    assert torch.equal(setup_filter([[1.0, 2.0]], normalize=False, flip_filter=True), torch.tensor([[2.0, 1.0]]))
+    with pytest.raises(ValueError, match="f must be 1-D or 2-D"):
+        setup_filter(torch.ones(2, 2, 2))
+    with pytest.raises(ValueError, match="sums to zero"):
+        setup_filter([1, -1])
+
+
+@pytest.mark.parametrize("impl", CPU_IMPLS, indirect=True)
+@pytest.mark.parametrize(
+    ("x", "kwargs", "error", "match"),
+    [
+        (torch.ones(3, 8, 8), {}, ValueError, "x must be 4-D"),
+        (torch.ones(1, 1, 8, 8, dtype=torch.int32), {}, TypeError, "x must be a floating-point"),
+        (torch.ones(0, 1, 8, 8), {}, ValueError, "x must not be empty"),
+        (torch.ones(1, 1, 8, 8), {"f": torch.ones(2, 2, 2)}, ValueError, "f must be a non-empty 1-D or 2-D"),
+        (torch.ones(1, 1, 8, 8), {"f": torch.ones(3, dtype=torch.int64)}, TypeError, "f must be a floating"),
+        (torch.ones(1, 1, 8, 8), {"f": torch.ones(12)}, ValueError, "larger than the padded input"),
+        (torch.ones(1, 1, 8, 8), {"padding": -5}, ValueError, "larger than the padded input"),
+        (torch.ones(1, 1, 8, 8), {"up": 0}, ValueError, "up must be >= 1"),
+        (torch.ones(1, 1, 8, 8), {"down": (2, 2, 2)}, ValueError, "down must be an int or an"),
+        (torch.ones(1, 1, 8, 8), {"padding": [1, 2, 3]}, ValueError, "padding must be"),
+        (torch.ones(1, 1, 8, 8), {"impl": "fast"}, ValueError, "impl must be one of"),
+    ],
+)
+def test_bad_input_is_rejected_with_the_argument_named(impl, x, kwargs, error, match):
+    kwargs = {"f": setup_filter([1, 3, 3, 1]), "impl": impl, **kwargs}
+    with pytest.raises(error, match=match):
+        upfirdn2d(x, **kwargs)
+
+
+def test_filter_on_another_device_is_rejected():
+    x = torch.ones(1, 1, 8, 8)
+    f = torch.ones(3, device="meta")
+    with pytest.raises(ValueError, match="f is on meta but x is on cpu"):
+        upfirdn2d(x, f)
+
+
+def test_compiled_impl_refuses_tensors_of_another_device():
+    x = torch.ones(1, 1, 8, 8, device="meta")
+    with pytest.raises(ValueError, match="impl='cpp' runs on cpu tensors"):
+        upfirdn2d(x, torch.ones(3, device="meta"), impl="cpp")
