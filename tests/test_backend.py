@@ -63,4 +63,9 @@ def test_importing_compiles_nothing():
 
 
 def test_available_impls_on_cpu():
-    assert _backend.available_impls("cpu")[:2] == ["ref", "cpp"]
+    assert _backend.available_impls("cpu") == ["ref", "cpp"]
+
+
+@pytest.mark.cuda_emulated
+def test_available_impls_lists_the_emulation_only_when_asked():
+    assert _backend.available_impls("cpu", include_emulated=True) == ["ref", "cpp", "cuda_emulated"]

@@ -74,7 +74,8 @@ def test_matches_stylegan2_ada_reference(impl, case):
 def test_matches_float64_definition_with_per_axis_factors(impl, up, down, pad, fshape, flip):
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(2, 3, 9, 7, dtype=torch.float64, generator=gen)
-    f = torch.rand(fshape, generator=gen) + 0.1
+    # A float64 filter: float32 taps are scaled by the gain in float32, as in the reference.
+    f = torch.rand(fshape, generator=gen, dtype=torch.float64) + 0.1
     y = upfirdn2d(x, f, up=up, down=down, padding=pad, flip_filter=flip, gain=1.7, impl=impl)
     expected = upfirdn2d_numpy(x, f, up, down, pad, flip, 1.7)
     assert relative_error(y, torch.from_numpy(expected)) < 1e-12

@@ -98,11 +98,17 @@ def op_namespace(impl: str) -> torch._ops._OpNamespace:
     return getattr(torch.ops, _NAMESPACE[impl])
 
 
-def available_impls(device: torch.device | str = "cpu") -> list[str]:
-    """Implementations that load and can run on ``device`` (builds on first call)."""
+def available_impls(device: torch.device | str = "cpu", include_emulated: bool = False) -> list[str]:
+    """Implementations that load and can run on ``device`` (builds on first call).
+
+    ``cuda_emulated`` is listed only with ``include_emulated``: it exists to
+    verify the CUDA kernels, not to be fast.
+    """
     device = torch.device(device)
     usable = ["ref"]
     for impl, device_type in _DEVICE.items():
+        if impl == "cuda_emulated" and not include_emulated:
+            continue
         if device_type == device.type and _extension.load(_LIBRARY[impl]):
             _register(_NAMESPACE[impl])
             usable.append(impl)
@@ -111,6 +117,8 @@ def available_impls(device: torch.device | str = "cpu") -> list[str]:
 
 def _register(namespace: str) -> None:
     """Register autograd formulas and fake kernels once per operator namespace."""
+    if namespace in _registered:
+        return
     with _register_lock:
         if namespace in _registered:
             return

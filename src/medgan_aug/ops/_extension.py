@@ -161,6 +161,9 @@ def load(library: Library) -> bool:
     bool
         Whether the library's operators are registered in this process.
     """
+    # Lock-free once loaded: this runs on every operator call, also under torch.compile.
+    if library in _loaded:
+        return True
     with _lock:
         if library in _loaded:
             return True

@@ -170,7 +170,8 @@ def _upfirdn2d_ref(
         max(-pady0, 0) : x.shape[2] - max(-pady1, 0),
         max(-padx0, 0) : x.shape[3] - max(-padx1, 0),
     ]
-    f = f.to(x.dtype) * (gain ** (f.ndim / 2))
+    # Scaled in the filter's own dtype first, as the reference does (it matters at 1e-7).
+    f = (f * (gain ** (f.ndim / 2))).to(x.dtype)
     if not flip_filter:
         f = f.flip(list(range(f.ndim)))
     weight = f[None, None].expand(channels, 1, *f.shape)
