@@ -82,6 +82,18 @@ def test_matches_float64_definition_with_per_axis_factors(impl, up, down, pad, f
 
 
 @pytest.mark.parametrize("impl", CPU_IMPLS, indirect=True)
+@pytest.mark.parametrize(("up", "down"), [((2, 2), (1, 1)), ((1, 1), (2, 2)), ((1, 1), (1, 1)), ((2, 1), (1, 3))])
+def test_rank_one_2d_filters_match_float64_definition(impl, up, down):
+    # Outer products such as the default [1,3,3,1] filter may run as two 1-D passes.
+    gen = torch.Generator().manual_seed(4)
+    x = torch.randn(2, 3, 11, 10, dtype=torch.float64, generator=gen)
+    f = torch.outer(torch.tensor([1.0, 3, 3, 1]), torch.tensor([1.0, 2, 1])) / 32
+    y = upfirdn2d(x, f, up=up, down=down, padding=[2, 1, 1, 2], gain=4.0, impl=impl)
+    expected = upfirdn2d_numpy(x, f, up, down, [2, 1, 1, 2], False, 4.0)
+    assert relative_error(y, torch.from_numpy(expected)) < 1e-12
+
+
+@pytest.mark.parametrize("impl", CPU_IMPLS, indirect=True)
 @pytest.mark.parametrize(("up", "down", "pad", "fshape", "flip"), GEOMETRIES)
 def test_first_and_second_order_gradients(impl, up, down, pad, fshape, flip):
     gen = torch.Generator().manual_seed(1)

@@ -20,11 +20,13 @@ once per process with the reason and how to fix it; it is not retried.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import threading
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 from typing import Literal
 
 import torch
@@ -61,10 +63,26 @@ def sources(library: Library) -> list[Path]:
     return sorted((CSRC / "emulation").glob("*.cpp"))
 
 
+def cpp_extension_module() -> ModuleType:
+    """``torch.utils.cpp_extension``, imported without its CUDA_HOME guess warning.
+
+    On import it logs a warning about its guess of the toolkit root, which is
+    often wrong and which :func:`build` replaces with a checked one anyway.
+    """
+    logger = logging.getLogger("torch.utils.cpp_extension")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        import torch.utils.cpp_extension as cpp_extension
+    finally:
+        logger.setLevel(level)
+    return cpp_extension
+
+
 @contextlib.contextmanager
 def _cuda_build_environment(arch_list: str | None) -> Iterator[None]:
     """Point cpp_extension at a real toolkit and a fixed arch list for one build."""
-    import torch.utils.cpp_extension as cpp_extension
+    cpp_extension = cpp_extension_module()
 
     toolkit = find_cuda_toolkit()
     if toolkit is None:
@@ -92,9 +110,11 @@ def _cuda_build_environment(arch_list: str | None) -> Iterator[None]:
 
 
 def _compile(library: Library, verbose: bool, arch_list: str | None) -> None:
-    import torch.utils.cpp_extension as cpp_extension
+    cpp_extension = cpp_extension_module()
 
-    cflags = ["-O3", "-fopenmp"]
+    # -fno-trapping-math lets GCC vectorise the branchy activations and clamps
+    # (selects instead of branches); it changes no result.
+    cflags = ["-O3", "-fopenmp", "-fno-trapping-math"]
     kwargs: dict = {
         "name": _NAMES[library],
         "sources": [str(p) for p in sources(library)],

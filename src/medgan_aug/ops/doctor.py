@@ -43,9 +43,7 @@ def _ninja() -> str:
 
 
 def _torch_cuda_guess() -> str:
-    import torch.utils.cpp_extension as cpp_extension
-
-    guess = cpp_extension.CUDA_HOME
+    guess = _extension.cpp_extension_module().CUDA_HOME
     if guess is None:
         return "none"
     complete = (Path(guess) / "bin" / "nvcc").is_file() and (Path(guess) / "include" / "cuda_runtime.h").is_file()
