@@ -53,3 +53,61 @@ def impl(request: pytest.FixtureRequest) -> str:
     if library is not None:
         assert _extension.load(library), _extension.load_error(library)
     return name
+
+
+def run_upfirdn2d_case(case: dict, impl: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(y, dx)`` of a fixture case; dx is the gradient for the case's ``dy``."""
+    from medgan_aug.ops import upfirdn2d
+
+    x = case["x"].clone().requires_grad_()
+    y = upfirdn2d(
+        x,
+        case["f"],
+        up=case["up"],
+        down=case["down"],
+        padding=case["padding"],
+        flip_filter=case["flip_filter"],
+        gain=case["gain"],
+        impl=impl,
+    )
+    (dx,) = torch.autograd.grad(y, x, case["dy"])
+    return y, dx
+
+
+def run_bias_act_case(case: dict, impl: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(y, dx, db)`` of a fixture case for the case's ``dy``."""
+    from medgan_aug.ops import bias_act
+
+    x = case["x"].clone().requires_grad_()
+    b = case["b"].clone().requires_grad_()
+    y = bias_act(
+        x,
+        b,
+        dim=case["dim"],
+        act=case["act"],
+        alpha=case["alpha"],
+        gain=case["gain"],
+        clamp=case["clamp"],
+        impl=impl,
+    )
+    dx, db = torch.autograd.grad(y, (x, b), case["dy"])
+    return y, dx, db
+
+
+def run_modulated_conv2d_case(case: dict, impl: str) -> torch.Tensor:
+    """The output of a modulated_conv2d fixture case."""
+    from medgan_aug.ops import modulated_conv2d
+
+    return modulated_conv2d(
+        case["x"],
+        case["weight"],
+        case["styles"],
+        up=case["up"],
+        down=case["down"],
+        padding=case["padding"],
+        resample_filter=case["resample_filter"],
+        demodulate=case["demodulate"],
+        flip_weight=case["flip_weight"],
+        fused_modconv=case["fused_modconv"],
+        impl=impl,
+    )

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from medgan_aug.ops import ACTIVATIONS, bias_act
-from tests.conftest import CPU_IMPLS, reference_cases, relative_error
+from tests.conftest import CPU_IMPLS, reference_cases, relative_error, run_bias_act_case
 
 SELU_ALPHA = 1.6732632423543772848170429916717
 SELU_SCALE = 1.0507009873554804934193349852946
@@ -35,19 +35,7 @@ def activation_float64(name: str, z: torch.Tensor, alpha: float) -> torch.Tensor
 @pytest.mark.parametrize("impl", CPU_IMPLS, indirect=True)
 @pytest.mark.parametrize("case", reference_cases("bias_act"))
 def test_matches_stylegan2_ada_reference(impl, case):
-    x = case["x"].clone().requires_grad_()
-    b = case["b"].clone().requires_grad_()
-    y = bias_act(
-        x,
-        b,
-        dim=case["dim"],
-        act=case["act"],
-        alpha=case["alpha"],
-        gain=case["gain"],
-        clamp=case["clamp"],
-        impl=impl,
-    )
-    dx, db = torch.autograd.grad(y, (x, b), case["dy"])
+    y, dx, db = run_bias_act_case(case, impl)
     assert relative_error(y, case["y"]) < 1e-6
     assert relative_error(dx, case["dx"]) < 1e-6
     assert relative_error(db, case["db"]) < 1e-6

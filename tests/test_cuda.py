@@ -5,8 +5,14 @@ from __future__ import annotations
 import pytest
 import torch
 
-from medgan_aug.ops import bias_act, modulated_conv2d, setup_filter, upfirdn2d, upsample2d
-from tests.conftest import reference_cases, relative_error
+from medgan_aug.ops import bias_act, setup_filter, upsample2d
+from tests.conftest import (
+    reference_cases,
+    relative_error,
+    run_bias_act_case,
+    run_modulated_conv2d_case,
+    run_upfirdn2d_case,
+)
 
 pytestmark = [
     pytest.mark.cuda,
@@ -21,45 +27,24 @@ def cuda(case: dict) -> dict:
 @pytest.mark.parametrize("impl", ["cuda"], indirect=True)
 @pytest.mark.parametrize("case", reference_cases("upfirdn2d"))
 def test_upfirdn2d_matches_reference(impl, case):
-    case = cuda(case)
-    x = case["x"].clone().requires_grad_()
-    y = upfirdn2d(x, case["f"], case["up"], case["down"], case["padding"], case["flip_filter"], case["gain"], impl)
-    (dx,) = torch.autograd.grad(y, x, case["dy"])
-    assert relative_error(y, case["y"]) < 1e-6
-    assert relative_error(dx, case["dx"]) < 1e-6
+    y, dx = run_upfirdn2d_case(cuda(case), impl)
+    assert relative_error(y.cpu(), case["y"]) < 1e-6
+    assert relative_error(dx.cpu(), case["dx"]) < 1e-6
 
 
 @pytest.mark.parametrize("impl", ["cuda"], indirect=True)
 @pytest.mark.parametrize("case", reference_cases("bias_act"))
 def test_bias_act_matches_reference(impl, case):
-    case = cuda(case)
-    x = case["x"].clone().requires_grad_()
-    b = case["b"].clone().requires_grad_()
-    y = bias_act(x, b, case["dim"], case["act"], case["alpha"], case["gain"], case["clamp"], impl)
-    dx, db = torch.autograd.grad(y, (x, b), case["dy"])
-    assert relative_error(y, case["y"]) < 1e-6
-    assert relative_error(dx, case["dx"]) < 1e-6
-    assert relative_error(db, case["db"]) < 1e-6
+    y, dx, db = run_bias_act_case(cuda(case), impl)
+    assert relative_error(y.cpu(), case["y"]) < 1e-6
+    assert relative_error(dx.cpu(), case["dx"]) < 1e-6
+    assert relative_error(db.cpu(), case["db"]) < 1e-6
 
 
 @pytest.mark.parametrize("impl", ["cuda"], indirect=True)
 @pytest.mark.parametrize("case", reference_cases("modulated_conv2d"))
 def test_modulated_conv2d_matches_reference(impl, case):
-    case = cuda(case)
-    y = modulated_conv2d(
-        case["x"],
-        case["weight"],
-        case["styles"],
-        up=case["up"],
-        down=case["down"],
-        padding=case["padding"],
-        resample_filter=case["resample_filter"],
-        demodulate=case["demodulate"],
-        flip_weight=case["flip_weight"],
-        fused_modconv=case["fused_modconv"],
-        impl=impl,
-    )
-    assert relative_error(y, case["y"]) < 1e-4
+    assert relative_error(run_modulated_conv2d_case(cuda(case), impl).cpu(), case["y"]) < 1e-4
 
 
 @pytest.mark.parametrize("impl", ["cuda"], indirect=True)

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from medgan_aug.ops import conv2d_resample, modulate_weight, modulated_conv2d, setup_filter, upfirdn2d
-from tests.conftest import CPU_IMPLS, reference_cases, relative_error
+from tests.conftest import CPU_IMPLS, reference_cases, relative_error, run_modulated_conv2d_case
 
 FILTER = setup_filter([1, 3, 3, 1])
 
@@ -15,20 +15,7 @@ FILTER = setup_filter([1, 3, 3, 1])
 @pytest.mark.parametrize("impl", CPU_IMPLS, indirect=True)
 @pytest.mark.parametrize("case", reference_cases("modulated_conv2d"))
 def test_matches_stylegan2_ada_reference(impl, case):
-    y = modulated_conv2d(
-        case["x"],
-        case["weight"],
-        case["styles"],
-        up=case["up"],
-        down=case["down"],
-        padding=case["padding"],
-        resample_filter=case["resample_filter"],
-        demodulate=case["demodulate"],
-        flip_weight=case["flip_weight"],
-        fused_modconv=case["fused_modconv"],
-        impl=impl,
-    )
-    assert relative_error(y, case["y"]) < 1e-4
+    assert relative_error(run_modulated_conv2d_case(case, impl), case["y"]) < 1e-4
 
 
 def conv2d_resample_by_definition(x, w, f, up, down, padding, groups, flip_weight):

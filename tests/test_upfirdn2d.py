@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from medgan_aug.ops import downsample2d, filter2d, setup_filter, upfirdn2d, upsample2d
-from tests.conftest import CPU_IMPLS, reference_cases, relative_error
+from tests.conftest import CPU_IMPLS, reference_cases, relative_error, run_upfirdn2d_case
 
 
 def upfirdn2d_numpy(x, f, up, down, pad, flip_filter, gain):
@@ -53,18 +53,7 @@ GEOMETRIES = [
 @pytest.mark.parametrize("impl", CPU_IMPLS, indirect=True)
 @pytest.mark.parametrize("case", reference_cases("upfirdn2d"))
 def test_matches_stylegan2_ada_reference(impl, case):
-    x = case["x"].clone().requires_grad_()
-    y = upfirdn2d(
-        x,
-        case["f"],
-        up=case["up"],
-        down=case["down"],
-        padding=case["padding"],
-        flip_filter=case["flip_filter"],
-        gain=case["gain"],
-        impl=impl,
-    )
-    (dx,) = torch.autograd.grad(y, x, case["dy"])
+    y, dx = run_upfirdn2d_case(case, impl)
     assert relative_error(y, case["y"]) < 1e-6
     assert relative_error(dx, case["dx"]) < 1e-6
 

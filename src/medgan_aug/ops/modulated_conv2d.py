@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from ._backend import op_namespace, resolve_impl
-from .upfirdn2d import Padding, _padding, filter_size, upfirdn2d
+from .upfirdn2d import Padding, _padding, centred_padding, upfirdn2d
 
 __all__ = ["conv2d_resample", "modulate_weight", "modulated_conv2d", "register_operator_hooks"]
 
@@ -82,16 +82,11 @@ def conv2d_resample(
     impl : str, optional
         Implementation of the filtering steps.
     """
-    _out_channels, _, kh, kw = w.shape
-    fw, fh = filter_size(f)
-    px0, px1, py0, py1 = _padding(padding)
-    if up > 1:
-        px0, px1 = px0 + (fw + up - 1) // 2, px1 + (fw - up) // 2
-        py0, py1 = py0 + (fh + up - 1) // 2, py1 + (fh - up) // 2
-    if down > 1:
-        px0, px1 = px0 + (fw - down + 1) // 2, px1 + (fw - down) // 2
-        py0, py1 = py0 + (fh - down + 1) // 2, py1 + (fh - down) // 2
-    pad = [px0, px1, py0, py1]
+    kh, kw = w.shape[2:]
+    # Without resampling the filter is not applied, so it adds no padding.
+    resampled = up > 1 or down > 1
+    pad = centred_padding(f, padding, (up, up), (down, down)) if resampled else list(_padding(padding))
+    px0, px1, py0, py1 = pad
 
     def fir(t: torch.Tensor, **kwargs: object) -> torch.Tensor:
         return upfirdn2d(t, f, flip_filter=flip_filter, impl=impl, **kwargs)

@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from ._backend import op_namespace, resolve_impl
 
 __all__ = [
+    "centred_padding",
     "downsample2d",
     "filter2d",
     "filter_size",
@@ -109,6 +110,34 @@ def _padding(padding: Padding) -> tuple[int, int, int, int]:
     if len(values) == 4:
         return tuple(int(v) for v in values)  # type: ignore[return-value]
     raise ValueError(f"padding must be an int, (x, y) or [x0, x1, y0, y1], got {padding!r}")
+
+
+def centred_padding(
+    f: torch.Tensor | None,
+    padding: Padding = 0,
+    up: tuple[int, int] = (1, 1),
+    down: tuple[int, int] = (1, 1),
+) -> list[int]:
+    """``[x0, x1, y0, y1]``: ``padding`` plus what keeps a resampled image centred.
+
+    StyleGAN2's convention: upsampling by ``u`` adds ``(taps + u - 1) // 2``
+    before and ``(taps - u) // 2`` after, downsampling by ``d`` adds
+    ``(taps - d + 1) // 2`` and ``(taps - d) // 2``; filtering at the same
+    resolution is the ``u = 1`` case.
+    """
+
+    def extra(taps: int, u: int, d: int) -> tuple[int, int]:
+        before = after = 0
+        if u > 1 or d == 1:
+            before, after = (taps + u - 1) // 2, (taps - u) // 2
+        if d > 1:
+            before, after = before + (taps - d + 1) // 2, after + (taps - d) // 2
+        return before, after
+
+    fw, fh = filter_size(f)
+    px0, px1, py0, py1 = _padding(padding)
+    (ex0, ex1), (ey0, ey1) = extra(fw, up[0], down[0]), extra(fh, up[1], down[1])
+    return [px0 + ex0, px1 + ex1, py0 + ey0, py1 + ey1]
 
 
 def _check_input(x: torch.Tensor, name: str = "x") -> None:
@@ -251,14 +280,7 @@ def upsample2d(
     Parameters as for :func:`upfirdn2d`.
     """
     upx, upy = _pair(up, "up", 1)
-    padx0, padx1, pady0, pady1 = _padding(padding)
-    fw, fh = filter_size(f)
-    pad = [
-        padx0 + (fw + upx - 1) // 2,
-        padx1 + (fw - upx) // 2,
-        pady0 + (fh + upy - 1) // 2,
-        pady1 + (fh - upy) // 2,
-    ]
+    pad = centred_padding(f, padding, up=(upx, upy))
     return upfirdn2d(x, f, up=(upx, upy), padding=pad, flip_filter=flip_filter, gain=gain * upx * upy, impl=impl)
 
 
@@ -276,14 +298,7 @@ def downsample2d(
     Parameters as for :func:`upfirdn2d`.
     """
     downx, downy = _pair(down, "down", 1)
-    padx0, padx1, pady0, pady1 = _padding(padding)
-    fw, fh = filter_size(f)
-    pad = [
-        padx0 + (fw - downx + 1) // 2,
-        padx1 + (fw - downx) // 2,
-        pady0 + (fh - downy + 1) // 2,
-        pady1 + (fh - downy) // 2,
-    ]
+    pad = centred_padding(f, padding, down=(downx, downy))
     return upfirdn2d(x, f, down=(downx, downy), padding=pad, flip_filter=flip_filter, gain=gain, impl=impl)
 
 
@@ -299,9 +314,7 @@ def filter2d(
 
     Parameters as for :func:`upfirdn2d`.
     """
-    padx0, padx1, pady0, pady1 = _padding(padding)
-    fw, fh = filter_size(f)
-    pad = [padx0 + fw // 2, padx1 + (fw - 1) // 2, pady0 + fh // 2, pady1 + (fh - 1) // 2]
+    pad = centred_padding(f, padding)
     return upfirdn2d(x, f, padding=pad, flip_filter=flip_filter, gain=gain, impl=impl)
 
 
