@@ -10,7 +10,7 @@ measured copy bandwidth and matmul peak of the machine.
 
 Usage::
 
-    python benchmarks/ops_bench.py [--device cpu|cuda] [--repeats 15] [--json out.json]
+    python benchmarks/ops_bench.py [--device cpu|cuda] [--repeats 15] [--rounds 3] [--json out.json]
 """
 
 from __future__ import annotations
@@ -180,15 +180,30 @@ def cases(device: torch.device) -> list[Case]:
     return found
 
 
-def run_benchmark(device: torch.device, repeats: int, impls: list[str] | None = None) -> tuple[list[Row], dict]:
+def run_benchmark(
+    device: torch.device, repeats: int, impls: list[str] | None = None, rounds: int = 1
+) -> tuple[list[Row], dict]:
+    """Time every case; with several rounds, each entry is the median over rounds.
+
+    Rounds damp the drift of the allocator's state (whether an output lands on
+    reused or fresh pages), which moves small-shape timings by up to 2x.
+    """
     impls = impls or available_impls(device)
+    all_cases = cases(device)
+    samples: dict[tuple[int, str], list[tuple[float, float]]] = {}
+    for round_index in range(rounds):
+        for index, case in enumerate(all_cases):
+            for impl in impls:
+                fwd = median_seconds(lambda run=case.run, impl=impl: run(impl, False), device, repeats)
+                both = median_seconds(lambda run=case.run, impl=impl: run(impl, True), device, repeats)
+                samples.setdefault((index, impl), []).append((fwd, both))
+            print(f"  round {round_index + 1}/{rounds}: {case.op} {case.shape}", flush=True)
     rows = []
-    for case in cases(device):
+    for index, case in enumerate(all_cases):
         timings = {}
         for impl in impls:
-            fwd = median_seconds(lambda run=case.run, impl=impl: run(impl, False), device, repeats)
-            both = median_seconds(lambda run=case.run, impl=impl: run(impl, True), device, repeats)
-            timings[impl] = (fwd, both)
+            fwds, boths = zip(*samples[(index, impl)], strict=True)
+            timings[impl] = (statistics.median(fwds), statistics.median(boths))
         ref_fwd, ref_both = timings["ref"]
         for impl, (fwd, both) in timings.items():
             rows.append(
@@ -204,7 +219,6 @@ def run_benchmark(device: torch.device, repeats: int, impls: list[str] | None = 
                     2 * case.fwd_macs / fwd / 1e9,
                 )
             )
-        print(f"  done: {case.op} {case.shape}", flush=True)
     machine = {
         "device": str(device),
         "threads": torch.get_num_threads(),
@@ -237,12 +251,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--rounds", type=int, default=1, help="repeat the suite; report per-entry medians")
     parser.add_argument("--impls", help="comma-separated subset, e.g. ref,cpp (ref is always needed)")
     parser.add_argument("--json", help="also write the rows and machine facts to this file")
     args = parser.parse_args()
     device = torch.device(args.device)
     impls = args.impls.split(",") if args.impls else None
-    rows, machine = run_benchmark(device, args.repeats, impls)
+    rows, machine = run_benchmark(device, args.repeats, impls, args.rounds)
     print(markdown(rows, machine))
     if args.json:
         with open(args.json, "w") as fh:

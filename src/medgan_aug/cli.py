@@ -13,6 +13,7 @@ __all__ = ["main"]
 def _ops_doctor(args: argparse.Namespace) -> int:
     from .ops.doctor import doctor_report
 
+    print("checking the toolchain and backends (the first run compiles the C++ kernels, ~30 s) ...", flush=True)
     print(doctor_report(load_cuda=True if args.cuda else None))
     return 0
 

@@ -28,11 +28,12 @@ FilterLike = torch.Tensor | np.ndarray | Sequence[float] | Sequence[Sequence[flo
 
 def setup_filter(
     f: FilterLike,
-    device: torch.device | str = "cpu",
     normalize: bool = True,
     flip_filter: bool = False,
     gain: float = 1,
     separable: bool | None = None,
+    *,
+    device: torch.device | str = "cpu",
 ) -> torch.Tensor:
     """Make a float32 FIR filter tensor for :func:`upfirdn2d`.
 
@@ -40,8 +41,6 @@ def setup_filter(
     ----------
     f : tensor, array, sequence or None
         Filter taps, 1-D or 2-D (``None`` = ``[1]``).
-    device : torch.device or str
-        Device of the returned filter.
     normalize : bool
         Divide the taps by their sum so the filter has unit DC gain.
     flip_filter : bool
@@ -51,6 +50,8 @@ def setup_filter(
     separable : bool, optional
         Keep a 1-D filter 1-D (applied along x then y).  Default: only when
         it has 8 or more taps, otherwise it becomes the 2-D outer product.
+    device : torch.device or str
+        Device of the returned filter.
 
     Returns
     -------

@@ -16,8 +16,6 @@
 #include <ATen/ops/zeros.h>
 #include <torch/library.h>
 
-#include "cpu/output_memory.h"
-
 #include <algorithm>
 #include <string>
 #include <type_traits>
@@ -166,7 +164,7 @@ at::Tensor bias_act_impl(const at::Tensor& x, const at::Tensor& b,
   const at::Tensor input = x.contiguous();
   const at::Tensor grad =
       dy.defined() ? dy.to(x.scalar_type()).contiguous() : at::Tensor();
-  at::Tensor out = medgan_aug::cpu::empty_output(x.sizes(), x.options());
+  at::Tensor out = at::empty(x.sizes(), x.options());
   if (numel == 0) return out;
 
   AT_DISPATCH_FLOATING_TYPES_AND2(

@@ -13,8 +13,6 @@
 #include <ATen/ops/empty.h>
 #include <torch/library.h>
 
-#include "cpu/output_memory.h"
-
 #include <algorithm>
 #include <cmath>
 #include <tuple>
@@ -75,7 +73,7 @@ std::tuple<at::Tensor, at::Tensor> modulate_weight_cpu(
   const at::Tensor w_in = weight.contiguous();
   const at::Tensor s_in =
       styles.to(at::toOpMathType(weight.scalar_type())).contiguous();
-  at::Tensor w_out = medgan_aug::cpu::empty_output(
+  at::Tensor w_out = at::empty(
       {batch, out_channels, in_channels, weight.size(2), weight.size(3)},
       weight.options());
   at::Tensor d_out = at::empty({batch, out_channels}, weight.options());

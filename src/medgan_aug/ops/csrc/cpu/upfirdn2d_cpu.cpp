@@ -23,8 +23,6 @@
 #include <ATen/ops/empty.h>
 #include <torch/library.h>
 
-#include "cpu/output_memory.h"
-
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -601,8 +599,7 @@ at::Tensor upfirdn2d_cpu(const at::Tensor& x, const at::Tensor& f,
   }
 
   const at::Tensor input = x.contiguous();
-  at::Tensor out = medgan_aug::cpu::empty_output(
-      {x.size(0), x.size(1), out_h, out_w}, x.options());
+  at::Tensor out = at::empty({x.size(0), x.size(1), out_h, out_w}, x.options());
   const int64_t planes = x.size(0) * x.size(1);
   if (planes == 0) return out;
   const Axis ax(width, upx, downx, padx0, padx1, fw);
