@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import warnings
@@ -69,3 +70,13 @@ def test_available_impls_on_cpu():
 @pytest.mark.cuda_emulated
 def test_available_impls_lists_the_emulation_only_when_asked():
     assert _backend.available_impls("cpu", include_emulated=True) == ["ref", "cpp", "cuda_emulated"]
+
+
+def test_ninja_from_the_wheel_is_found_without_an_activated_environment(monkeypatch, tmp_path):
+    import ninja
+
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert _extension.ninja_path() == os.path.join(ninja.BIN_DIR, "ninja")
+    with _extension._ninja_on_path():
+        assert os.environ["PATH"].split(os.pathsep)[0] == ninja.BIN_DIR
+    assert os.environ["PATH"] == str(tmp_path)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shutil
 import threading
 import warnings
 from collections.abc import Iterator
@@ -109,6 +110,34 @@ def _cuda_build_environment(arch_list: str | None) -> Iterator[None]:
             os.environ["TORCH_CUDA_ARCH_LIST"] = previous_archs
 
 
+def ninja_path() -> str | None:
+    """The ``ninja`` executable: on PATH, else the one the ``ninja`` wheel ships.
+
+    A virtual environment's ``bin`` is on PATH only when it is activated, but
+    cpp_extension runs ``ninja`` by name.
+    """
+    found = shutil.which("ninja")
+    if found is not None:
+        return found
+    try:
+        import ninja
+    except ImportError:
+        return None
+    return shutil.which("ninja", path=ninja.BIN_DIR)
+
+
+@contextlib.contextmanager
+def _ninja_on_path() -> Iterator[None]:
+    executable = ninja_path()
+    previous = os.environ.get("PATH", "")
+    if executable is not None and shutil.which("ninja") is None:
+        os.environ["PATH"] = os.path.dirname(executable) + os.pathsep + previous
+    try:
+        yield
+    finally:
+        os.environ["PATH"] = previous
+
+
 def _compile(library: Library, verbose: bool, arch_list: str | None) -> None:
     cpp_extension = cpp_extension_module()
 
@@ -128,11 +157,11 @@ def _compile(library: Library, verbose: bool, arch_list: str | None) -> None:
         # The emulator runs one host thread per CUDA thread of a block.
         kwargs["extra_cflags"] = [*cflags, "-pthread"]
         kwargs["extra_ldflags"] = ["-fopenmp", "-pthread"]
-    if library == "cuda":
-        kwargs["extra_cuda_cflags"] = ["-O3", "--expt-relaxed-constexpr"]
-        with _cuda_build_environment(arch_list):
-            cpp_extension.load(**kwargs)
-    else:
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(_ninja_on_path())
+        if library == "cuda":
+            kwargs["extra_cuda_cflags"] = ["-O3", "--expt-relaxed-constexpr"]
+            stack.enter_context(_cuda_build_environment(arch_list))
         cpp_extension.load(**kwargs)
 
 

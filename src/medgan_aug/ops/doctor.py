@@ -36,7 +36,7 @@ def _compiler() -> str:
 
 
 def _ninja() -> str:
-    path = shutil.which("ninja")
+    path = _extension.ninja_path()
     if path is None:
         return "NOT FOUND (pip install ninja)"
     return f"{path} {_first_line([path, '--version']) or ''}".strip()
