@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 
 from medgan_aug.ops import downsample2d, filter2d, setup_filter, upfirdn2d, upsample2d
 from tests.conftest import CPU_IMPLS, reference_cases, relative_error, run_upfirdn2d_case
@@ -67,6 +69,29 @@ def test_matches_float64_definition_with_per_axis_factors(impl, up, down, pad, f
     f = torch.rand(fshape, generator=gen, dtype=torch.float64) + 0.1
     y = upfirdn2d(x, f, up=up, down=down, padding=pad, flip_filter=flip, gain=1.7, impl=impl)
     expected = upfirdn2d_numpy(x, f, up, down, pad, flip, 1.7)
+    assert relative_error(y, torch.from_numpy(expected)) < 1e-12
+
+
+@pytest.mark.parametrize("impl", CPU_IMPLS, indirect=True)
+# The impl fixture only checks that the backend loads, so sharing it across examples is safe.
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    size=st.tuples(st.integers(1, 9), st.integers(1, 9)),
+    up=st.tuples(st.integers(1, 4), st.integers(1, 4)),
+    down=st.tuples(st.integers(1, 4), st.integers(1, 4)),
+    pad=st.lists(st.integers(-3, 4), min_size=4, max_size=4),
+    fshape=st.one_of(st.tuples(st.integers(1, 6)), st.tuples(st.integers(1, 6), st.integers(1, 6))),
+    flip=st.booleans(),
+    seed=st.integers(0, 2**16),
+)
+def test_any_geometry_matches_float64_definition(impl, size, up, down, pad, fshape, flip, seed):
+    fw, fh = fshape[-1], fshape[0]
+    assume(size[1] * up[0] + pad[0] + pad[1] >= fw and size[0] * up[1] + pad[2] + pad[3] >= fh)
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn(1, 2, *size, dtype=torch.float64, generator=gen)
+    f = torch.rand(fshape, generator=gen, dtype=torch.float64) + 0.1
+    y = upfirdn2d(x, f, up=up, down=down, padding=pad, flip_filter=flip, gain=1.3, impl=impl)
+    expected = upfirdn2d_numpy(x, f, up, down, pad, flip, 1.3)
     assert relative_error(y, torch.from_numpy(expected)) < 1e-12
 
 
