@@ -8,6 +8,7 @@
 #include <math.h>
 
 #include <string>
+#include <type_traits>
 
 #include <c10/util/Exception.h>
 
@@ -108,29 +109,38 @@ MEDGAN_HD inline T activation_of(T z, T alpha, int order) {
   }
 }
 
+// Calls f(std::integral_constant<int, kCode>{}) for the run-time activation
+// `code`, so that callers can hoist the choice out of their loops.
+template <typename F>
+MEDGAN_HD inline auto with_activation(int code, const F& f) {
+  switch (code) {
+    case kRelu:
+      return f(std::integral_constant<int, kRelu>{});
+    case kLrelu:
+      return f(std::integral_constant<int, kLrelu>{});
+    case kTanh:
+      return f(std::integral_constant<int, kTanh>{});
+    case kSigmoid:
+      return f(std::integral_constant<int, kSigmoid>{});
+    case kElu:
+      return f(std::integral_constant<int, kElu>{});
+    case kSelu:
+      return f(std::integral_constant<int, kSelu>{});
+    case kSoftplus:
+      return f(std::integral_constant<int, kSoftplus>{});
+    case kSwish:
+      return f(std::integral_constant<int, kSwish>{});
+    default:
+      return f(std::integral_constant<int, kLinear>{});
+  }
+}
+
 // activation_of with the activation chosen at run time.
 template <typename T>
 MEDGAN_HD inline T activation(int code, T z, T alpha, int order) {
-  switch (code) {
-    case kRelu:
-      return activation_of<kRelu>(z, alpha, order);
-    case kLrelu:
-      return activation_of<kLrelu>(z, alpha, order);
-    case kTanh:
-      return activation_of<kTanh>(z, alpha, order);
-    case kSigmoid:
-      return activation_of<kSigmoid>(z, alpha, order);
-    case kElu:
-      return activation_of<kElu>(z, alpha, order);
-    case kSelu:
-      return activation_of<kSelu>(z, alpha, order);
-    case kSoftplus:
-      return activation_of<kSoftplus>(z, alpha, order);
-    case kSwish:
-      return activation_of<kSwish>(z, alpha, order);
-    default:
-      return activation_of<kLinear>(z, alpha, order);
-  }
+  return with_activation(code, [&](auto code_tag) {
+    return activation_of<decltype(code_tag)::value>(z, alpha, order);
+  });
 }
 
 // Output clamping: a negative `clamp` disables it.

@@ -99,30 +99,6 @@ void with_order(int order, const F& f) {
   }
 }
 
-template <typename F>
-void with_activation(int code, const F& f) {
-  switch (code) {
-    case kRelu:
-      return f(std::integral_constant<int, kRelu>{});
-    case kLrelu:
-      return f(std::integral_constant<int, kLrelu>{});
-    case kTanh:
-      return f(std::integral_constant<int, kTanh>{});
-    case kSigmoid:
-      return f(std::integral_constant<int, kSigmoid>{});
-    case kElu:
-      return f(std::integral_constant<int, kElu>{});
-    case kSelu:
-      return f(std::integral_constant<int, kSelu>{});
-    case kSoftplus:
-      return f(std::integral_constant<int, kSoftplus>{});
-    case kSwish:
-      return f(std::integral_constant<int, kSwish>{});
-    default:
-      return f(std::integral_constant<int, kLinear>{});
-  }
-}
-
 // Shared by the forward and gradient ops; `dy` is undefined for the forward.
 at::Tensor bias_act_impl(const at::Tensor& x, const at::Tensor& b,
                          const at::Tensor& dy, int64_t dim,
