@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from ._backend import op_namespace, resolve_impl
+from ._validation import check_tensor
 
 __all__ = ["ACTIVATIONS", "ActivationSpec", "bias_act", "register_operator_hooks"]
 
@@ -102,24 +103,16 @@ def bias_act(
     torch.Tensor
         Same shape and dtype as ``x``.
     """
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
-    if not x.is_floating_point():
-        raise TypeError(f"x must be a floating-point tensor, got {x.dtype}")
-    if x.numel() == 0:
-        raise ValueError(f"x must not be empty, got shape {tuple(x.shape)}")
+    check_tensor(x, "x")
     if act not in ACTIVATIONS:
         raise ValueError(f"act must be one of {', '.join(ACTIVATIONS)}, got {act!r}")
     if not -x.ndim <= dim < x.ndim:
         raise ValueError(f"dim={dim} is out of range for x with {x.ndim} dimensions")
     dim %= x.ndim
     if b is not None:
-        if not isinstance(b, torch.Tensor) or not b.is_floating_point():
-            raise TypeError("b must be a floating-point torch.Tensor or None")
-        if b.ndim != 1 or b.shape[0] != x.shape[dim]:
+        check_tensor(b, "b", ndim=1, device=x.device)
+        if b.shape[0] != x.shape[dim]:
             raise ValueError(f"b must be 1-D with x.shape[{dim}] = {x.shape[dim]} elements, got shape {tuple(b.shape)}")
-        if b.device != x.device:
-            raise ValueError(f"b is on {b.device} but x is on {x.device}")
     spec = ACTIVATIONS[act]
     alpha = float(spec.default_alpha if alpha is None else alpha)
     gain = float(spec.default_gain if gain is None else gain)

@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from ._backend import op_namespace, resolve_impl
+from ._validation import check_tensor
 from .upfirdn2d import Padding, _padding, centred_padding, upfirdn2d
 
 __all__ = ["conv2d_resample", "modulate_weight", "modulated_conv2d", "register_operator_hooks"]
@@ -179,17 +180,9 @@ def modulate_weight(
 def _check_modulated_inputs(
     x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor, noise: torch.Tensor | None
 ) -> None:
-    for name, tensor, rank in (("x", x, 4), ("weight", weight, 4), ("styles", styles, 2)):
-        if not isinstance(tensor, torch.Tensor):
-            raise TypeError(f"{name} must be a torch.Tensor, got {type(tensor).__name__}")
-        if not tensor.is_floating_point():
-            raise TypeError(f"{name} must be a floating-point tensor, got {tensor.dtype}")
-        if tensor.ndim != rank:
-            raise ValueError(f"{name} must be {rank}-D, got shape {tuple(tensor.shape)}")
-        if tensor.numel() == 0:
-            raise ValueError(f"{name} must not be empty, got shape {tuple(tensor.shape)}")
-        if tensor.device != x.device:
-            raise ValueError(f"{name} is on {tensor.device} but x is on {x.device}")
+    check_tensor(x, "x", ndim=4, layout=" [N, I, H, W]")
+    check_tensor(weight, "weight", ndim=4, layout=" [O, I, kh, kw]", device=x.device)
+    check_tensor(styles, "styles", ndim=2, layout=" [N, I]", device=x.device)
     batch, in_channels = x.shape[:2]
     if weight.shape[1] != in_channels:
         raise ValueError(

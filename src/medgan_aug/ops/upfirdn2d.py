@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from ._backend import op_namespace, resolve_impl
+from ._validation import check_tensor
 
 __all__ = [
     "centred_padding",
@@ -141,28 +142,14 @@ def centred_padding(
     return [px0 + ex0, px1 + ex1, py0 + ey0, py1 + ey1]
 
 
-def _check_input(x: torch.Tensor, name: str = "x") -> None:
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
-    if not x.is_floating_point():
-        raise TypeError(f"{name} must be a floating-point tensor, got {x.dtype}")
-    if x.ndim != 4:
-        raise ValueError(f"{name} must be 4-D [N, C, H, W], got shape {tuple(x.shape)}")
-    if x.numel() == 0:
-        raise ValueError(f"{name} must not be empty, got shape {tuple(x.shape)}")
-
-
 def _check_filter(f: torch.Tensor | None, x: torch.Tensor) -> torch.Tensor:
     if f is None:
         return torch.ones(1, 1, dtype=torch.float32, device=x.device)
     if not isinstance(f, torch.Tensor):
         raise TypeError(f"f must be a torch.Tensor or None (see setup_filter), got {type(f).__name__}")
-    if not f.is_floating_point():
-        raise TypeError(f"f must be a floating-point tensor, got {f.dtype}")
-    if f.ndim not in (1, 2) or f.numel() == 0:
+    check_tensor(f, "f", device=x.device)
+    if f.ndim not in (1, 2):
         raise ValueError(f"f must be a non-empty 1-D or 2-D filter, got shape {tuple(f.shape)}")
-    if f.device != x.device:
-        raise ValueError(f"f is on {f.device} but x is on {x.device}; move the filter to x's device")
     return f
 
 
@@ -251,7 +238,7 @@ def upfirdn2d(
     torch.Tensor
         ``[N, C, (H*up + pad0 + pad1 - fh) // down + 1, ...]``.
     """
-    _check_input(x)
+    check_tensor(x, "x", ndim=4, layout=" [N, C, H, W]")
     f = _check_filter(f, x)
     upx, upy = _pair(up, "up", 1)
     downx, downy = _pair(down, "down", 1)
