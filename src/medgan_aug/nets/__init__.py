@@ -1,0 +1,43 @@
+"""StyleGAN2 networks compatible with StyleGAN2-ADA checkpoints.
+
+:class:`StyleGenerator` and :class:`StyleDiscriminator` take the reference
+implementation's constructor arguments and state-dict keys, run on
+:mod:`medgan_aug.ops` (so the fast backends are used on every device), and
+save and load with :meth:`~CheckpointMixin.save` /
+:meth:`~CheckpointMixin.from_checkpoint` without executing code from files;
+:func:`load_stylegan2_ada` reads StyleGAN2-ADA training snapshots the same way.
+"""
+
+from .checkpoint import CHECKPOINT_FORMAT, CheckpointMixin, atomic_save, convert_color_channels, load_network
+from .discriminator import DiscriminatorBlock, DiscriminatorEpilogue, StyleDiscriminator
+from .errors import CheckpointError, StateDictMismatchError, UnsafeCheckpointError
+from .generator import StyleGenerator
+from .layers import Conv2dLayer, FullyConnectedLayer, MinibatchStdLayer, normalize_2nd_moment
+from .mapping import MappingNetwork
+from .stylegan2_ada import load_stylegan2_ada
+from .synthesis import SynthesisBlock, SynthesisLayer, SynthesisNetwork, ToRGBLayer
+
+__all__ = [
+    "CHECKPOINT_FORMAT",
+    "CheckpointError",
+    "CheckpointMixin",
+    "Conv2dLayer",
+    "DiscriminatorBlock",
+    "DiscriminatorEpilogue",
+    "FullyConnectedLayer",
+    "MappingNetwork",
+    "MinibatchStdLayer",
+    "StateDictMismatchError",
+    "StyleDiscriminator",
+    "StyleGenerator",
+    "SynthesisBlock",
+    "SynthesisLayer",
+    "SynthesisNetwork",
+    "ToRGBLayer",
+    "UnsafeCheckpointError",
+    "atomic_save",
+    "convert_color_channels",
+    "load_network",
+    "load_stylegan2_ada",
+    "normalize_2nd_moment",
+]
