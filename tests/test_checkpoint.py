@@ -191,3 +191,34 @@ def test_from_checkpoint_with_fewer_channels(tmp_path, labels):
 def test_other_channel_changes_are_mismatches():
     with pytest.raises(CheckpointError, match=r"synthesis.b4.torgb.weight: shape \[3, 16, 1, 1\]"):
         StyleGenerator(**{**G_KWARGS, "img_channels": 2}).load_state_dict(StyleGenerator(**G_KWARGS).state_dict())
+
+
+def test_transfer_from_unconditional_rgb_into_conditional_grayscale_at_lower_resolution():
+    torch.manual_seed(6)
+    source = randomized(StyleGenerator(**{**G_KWARGS, "c_dim": 0, "img_resolution": 32}))
+    target = StyleGenerator(**{**G_KWARGS, "img_channels": 1})
+    before = {key: value.clone() for key, value in target.state_dict().items()}
+    with pytest.warns(UserWarning) as caught:
+        report = target.transfer_from(source.state_dict())
+    messages = " | ".join(str(w.message) for w in caught)
+    assert "converted 6 ToRGB/FromRGB tensors" in messages and "kept the initial values of 2" in messages
+    src, dst = source.state_dict(), target.state_dict()
+
+    assert set(report.missing) == {"mapping.embed.weight", "mapping.embed.bias"}
+    assert report.mismatched == [("mapping.fc0.weight", (16, 16), (16, 32))]
+    assert "synthesis.b32.conv0.weight" in report.unexpected
+    for key in [*report.missing, "mapping.fc0.weight"]:
+        assert torch.equal(dst[key], before[key]), key
+    assert set(report.copied) == set(dst) - set(report.missing) - {"mapping.fc0.weight"}
+    assert torch.equal(dst["synthesis.b16.conv1.weight"], src["synthesis.b16.conv1.weight"])
+    assert torch.equal(dst["mapping.w_avg"], src["mapping.w_avg"])
+    torch.testing.assert_close(dst["synthesis.b8.torgb.weight"], src["synthesis.b8.torgb.weight"].mean(0, keepdim=True))
+
+
+def test_transfer_between_equal_configurations_copies_everything_silently(recwarn):
+    source = randomized(StyleDiscriminator(**D_KWARGS))
+    target = StyleDiscriminator(**D_KWARGS)
+    report = target.transfer_from(source.state_dict())
+    assert report.missing == report.unexpected == report.mismatched == []
+    assert all(torch.equal(target.state_dict()[key], value) for key, value in source.state_dict().items())
+    assert not [w for w in recwarn if issubclass(w.category, UserWarning)]

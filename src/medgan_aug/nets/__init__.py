@@ -8,7 +8,14 @@ save and load with :meth:`~CheckpointMixin.save` /
 :func:`load_stylegan2_ada` reads StyleGAN2-ADA training snapshots the same way.
 """
 
-from .checkpoint import CHECKPOINT_FORMAT, CheckpointMixin, atomic_save, convert_color_channels, load_network
+from .checkpoint import (
+    CHECKPOINT_FORMAT,
+    CheckpointMixin,
+    TransferReport,
+    atomic_save,
+    convert_color_channels,
+    load_network,
+)
 from .discriminator import DiscriminatorBlock, DiscriminatorEpilogue, StyleDiscriminator
 from .errors import CheckpointError, StateDictMismatchError, UnsafeCheckpointError
 from .generator import StyleGenerator
@@ -34,6 +41,7 @@ __all__ = [
     "SynthesisLayer",
     "SynthesisNetwork",
     "ToRGBLayer",
+    "TransferReport",
     "UnsafeCheckpointError",
     "atomic_save",
     "convert_color_channels",

@@ -14,6 +14,7 @@ import re
 import tempfile
 import warnings
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
@@ -22,7 +23,14 @@ from torch import nn
 
 from .errors import CheckpointError, StateDictMismatchError
 
-__all__ = ["CHECKPOINT_FORMAT", "CheckpointMixin", "atomic_save", "convert_color_channels", "load_network"]
+__all__ = [
+    "CHECKPOINT_FORMAT",
+    "CheckpointMixin",
+    "TransferReport",
+    "atomic_save",
+    "convert_color_channels",
+    "load_network",
+]
 
 CHECKPOINT_FORMAT = "medgan-aug.network"
 CHECKPOINT_VERSION = 1
@@ -140,6 +148,41 @@ def _mismatches(
     return missing, unexpected, mismatched
 
 
+@dataclass(frozen=True)
+class TransferReport:
+    """Outcome of :meth:`CheckpointMixin.transfer_from`.
+
+    Attributes
+    ----------
+    copied : list of str
+        Keys copied from the source.
+    missing : list of str
+        Keys the source lacks; left at their initial values.
+    unexpected : list of str
+        Source keys the network lacks; ignored.
+    mismatched : list of (str, tuple, tuple)
+        ``(key, source shape, network shape)``; left at their initial values.
+    """
+
+    copied: list[str]
+    missing: list[str]
+    unexpected: list[str]
+    mismatched: list[tuple[str, tuple[int, ...], tuple[int, ...]]]
+
+    def __str__(self) -> str:
+        lines = [f"copied {len(self.copied)} tensors"]
+        if self.missing:
+            lines.append(
+                f"kept the initial values of {len(self.missing)} absent from the source: {', '.join(self.missing)}"
+            )
+        if self.mismatched:
+            shapes = ", ".join(f"{key} {list(src)} -> {list(dst)}" for key, src, dst in self.mismatched)
+            lines.append(f"kept the initial values of {len(self.mismatched)} of another shape: {shapes}")
+        if self.unexpected:
+            lines.append(f"ignored {len(self.unexpected)} the network lacks")
+        return "; ".join(lines)
+
+
 class CheckpointMixin(nn.Module):
     """Constructor-kwargs bookkeeping, checked state-dict loading and checkpoint files.
 
@@ -190,6 +233,53 @@ class CheckpointMixin(nn.Module):
         UserWarning
             When ToRGB/FromRGB weights were converted to this network's ``img_channels``.
         """
+        state_dict, expected = self._with_color_channels(state_dict)
+        missing, unexpected, mismatched = _mismatches(state_dict, expected)
+        if mismatched or (strict and (missing or unexpected)):
+            raise StateDictMismatchError(
+                type(self).__name__, missing if strict else [], unexpected if strict else [], mismatched
+            )
+        return super().load_state_dict(state_dict, strict=strict, assign=assign)
+
+    def transfer_from(self, state_dict: Mapping[str, Any]) -> TransferReport:
+        """Copy every tensor of ``state_dict`` whose name and shape fit; keep the rest as initialised.
+
+        For fine-tuning a network of another configuration: an unconditional
+        snapshot into a class-conditional network (the label embedding and
+        the first mapping layer start fresh), a higher-resolution one into a
+        lower (the extra blocks are ignored), RGB into grayscale (converted as
+        in :meth:`load_state_dict`).
+
+        Parameters
+        ----------
+        state_dict : mapping
+            Source parameters and buffers.
+
+        Returns
+        -------
+        TransferReport
+            What was copied, left at its initial value or ignored.
+
+        Warns
+        -----
+        UserWarning
+            Summarising what was not copied, and on colour-channel conversion.
+        """
+        state_dict, expected = self._with_color_channels(state_dict)
+        missing, unexpected, mismatched = _mismatches(state_dict, expected)
+        skipped = {key for key, _, _ in mismatched}
+        copied = [key for key in state_dict if key in expected and key not in skipped]
+        with torch.no_grad():
+            targets = dict(self.named_parameters()) | dict(self.named_buffers())
+            for key in copied:
+                targets[key].copy_(state_dict[key])
+        report = TransferReport(copied, missing, unexpected, mismatched)
+        if missing or mismatched:
+            warnings.warn(f"{type(self).__name__}: {report}", UserWarning, stacklevel=2)
+        return report
+
+    def _with_color_channels(self, state_dict: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+        """``state_dict`` with ToRGB/FromRGB converted to this network's channels, and the expected state."""
         expected = self.state_dict()
         state_dict, converted = convert_color_channels(
             state_dict, {key: value.shape for key, value in expected.items()}
@@ -200,14 +290,9 @@ class CheckpointMixin(nn.Module):
                 f"img_channels={self.img_channels} (ToRGB averaged or replicated, FromRGB summed or split): "
                 f"{', '.join(converted)}",
                 UserWarning,
-                stacklevel=2,
+                stacklevel=3,
             )
-        missing, unexpected, mismatched = _mismatches(state_dict, expected)
-        if mismatched or (strict and (missing or unexpected)):
-            raise StateDictMismatchError(
-                type(self).__name__, missing if strict else [], unexpected if strict else [], mismatched
-            )
-        return super().load_state_dict(state_dict, strict=strict, assign=assign)
+        return state_dict, expected
 
     def save(self, path: str | os.PathLike[str], metadata: Mapping[str, Any] | None = None) -> Path:
         """Write the network to ``path`` atomically.

@@ -52,6 +52,12 @@ def resolve_dtype(use_fp16: bool, force_fp32: bool, device: torch.device) -> tor
     return torch.float16 if use_fp16 and not force_fp32 and device.type == "cuda" else torch.float32
 
 
+def initial_weight(out_channels: int, in_channels: int, kernel_size: int, channels_last: bool) -> torch.Tensor:
+    """Unit-normal convolution weight, stored channels-last for float16 blocks that ask for it."""
+    memory_format = torch.channels_last if channels_last else torch.contiguous_format
+    return torch.randn([out_channels, in_channels, kernel_size, kernel_size]).to(memory_format=memory_format)
+
+
 def register_resample_filter(module: nn.Module, resample_filter: Sequence[float] | torch.Tensor) -> None:
     """Register the normalised FIR filter as the ``resample_filter`` buffer checkpoints carry."""
     module.register_buffer("resample_filter", ops.setup_filter(list(resample_filter)))
@@ -160,8 +166,7 @@ class Conv2dLayer(nn.Module):
         self.weight_gain = 1 / math.sqrt(in_channels * kernel_size**2)
         self.act_gain = ops.ACTIVATIONS[activation].default_gain
 
-        memory_format = torch.channels_last if channels_last else torch.contiguous_format
-        weight = torch.randn([out_channels, in_channels, kernel_size, kernel_size]).to(memory_format=memory_format)
+        weight = initial_weight(out_channels, in_channels, kernel_size, channels_last)
         bias_value = torch.zeros([out_channels]) if bias else None
         if trainable:
             self.weight = nn.Parameter(weight)

@@ -9,7 +9,14 @@ import torch
 from torch import nn
 
 from .. import ops
-from .layers import DEFAULT_RESAMPLE_FILTER, Conv2dLayer, FullyConnectedLayer, register_resample_filter, resolve_dtype
+from .layers import (
+    DEFAULT_RESAMPLE_FILTER,
+    Conv2dLayer,
+    FullyConnectedLayer,
+    initial_weight,
+    register_resample_filter,
+    resolve_dtype,
+)
 
 __all__ = [
     "ARCHITECTURES",
@@ -100,10 +107,7 @@ class SynthesisLayer(nn.Module):
         self.act_gain = ops.ACTIVATIONS[activation].default_gain
 
         self.affine = FullyConnectedLayer(w_dim, in_channels, bias_init=1)
-        memory_format = torch.channels_last if channels_last else torch.contiguous_format
-        self.weight = nn.Parameter(
-            torch.randn([out_channels, in_channels, kernel_size, kernel_size]).to(memory_format=memory_format)
-        )
+        self.weight = nn.Parameter(initial_weight(out_channels, in_channels, kernel_size, channels_last))
         if use_noise:
             self.noise_strength = nn.Parameter(torch.zeros([]))
         self.bias = nn.Parameter(torch.zeros([out_channels]))
@@ -168,10 +172,7 @@ class ToRGBLayer(nn.Module):
         super().__init__()
         self.conv_clamp = conv_clamp
         self.affine = FullyConnectedLayer(w_dim, in_channels, bias_init=1)
-        memory_format = torch.channels_last if channels_last else torch.contiguous_format
-        self.weight = nn.Parameter(
-            torch.randn([out_channels, in_channels, kernel_size, kernel_size]).to(memory_format=memory_format)
-        )
+        self.weight = nn.Parameter(initial_weight(out_channels, in_channels, kernel_size, channels_last))
         self.bias = nn.Parameter(torch.zeros([out_channels]))
         self.weight_gain = 1 / math.sqrt(in_channels * kernel_size**2)
 
