@@ -382,3 +382,12 @@ def test_he_constants_are_the_published_ones():
     assert G.mapping.fc0.weight_gain == pytest.approx(0.01 / math.sqrt(16))
     assert G.mapping.fc0.bias_gain == 0.01
     assert G.synthesis.b8.torgb.weight_gain == pytest.approx(1 / math.sqrt(512))
+
+
+def test_docstring_example_runs():
+    import doctest
+
+    from medgan_aug.nets import generator
+
+    result = doctest.testmod(generator, optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0
