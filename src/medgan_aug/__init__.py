@@ -8,9 +8,12 @@ ops
 nets
     StyleGAN2 generator and discriminator that load StyleGAN2-ADA checkpoints
     without executing them.
+augment
+    Adaptive discriminator augmentation (ADA) and its probability controller.
 """
 
-from . import nets, ops
+from . import augment, nets, ops
+from .augment import AdaController, AdaptiveAugment
 from .nets import (
     CheckpointError,
     StateDictMismatchError,
@@ -24,12 +27,15 @@ from .nets import (
 __version__ = "0.1.0.dev0"
 
 __all__ = [
+    "AdaController",
+    "AdaptiveAugment",
     "CheckpointError",
     "StateDictMismatchError",
     "StyleDiscriminator",
     "StyleGenerator",
     "UnsafeCheckpointError",
     "__version__",
+    "augment",
     "load_network",
     "load_stylegan2_ada",
     "nets",
