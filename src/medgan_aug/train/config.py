@@ -1,0 +1,211 @@
+"""Training configurations: StyleGAN2-ADA's published presets, resolved for a dataset and a GPU count."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["CONFIG_PRESETS", "PresetSpec", "TrainConfig", "resolve_config"]
+
+
+@dataclass(frozen=True)
+class PresetSpec:
+    """Hyperparameters of a published configuration (``None`` = derived from the resolution).
+
+    Attributes
+    ----------
+    ref_gpus : int or None
+        GPUs the configuration was tuned for; the per-GPU batch is ``batch // ref_gpus``.
+    kimg : int
+        Length of training in thousands of real images shown to D.
+    batch : int or None
+        Total minibatch size.
+    mbstd_group : int or None
+        Minibatch standard deviation group size.
+    fmaps : float or None
+        Width multiplier: ``channel_base = fmaps * 32768``.
+    lr : float or None
+        Adam learning rate of G and D.
+    gamma : float or None
+        R1 regularisation weight.
+    ema_kimg : float or None
+        Half-life of the generator's moving average, in thousands of images.
+    ema_rampup : float or None
+        Cap of the half-life at this fraction of the images seen so far.
+    mapping_layers : int
+        Depth of the mapping network.
+    """
+
+    ref_gpus: int | None
+    kimg: int
+    batch: int | None
+    mbstd_group: int | None
+    fmaps: float | None
+    lr: float | None
+    gamma: float | None
+    ema_kimg: float | None
+    ema_rampup: float | None
+    mapping_layers: int
+
+
+# Karras et al. 2020, "Training Generative Adversarial Networks with Limited Data", Appendix D.
+CONFIG_PRESETS: dict[str, PresetSpec] = {
+    "auto": PresetSpec(None, 25000, None, None, None, None, None, None, 0.05, 2),
+    "stylegan2": PresetSpec(8, 25000, 32, 4, 1, 0.002, 10, 10, None, 8),
+    "paper256": PresetSpec(8, 25000, 64, 8, 0.5, 0.0025, 1, 20, None, 8),
+    "paper512": PresetSpec(8, 25000, 64, 8, 1, 0.0025, 0.5, 20, None, 8),
+    "paper1024": PresetSpec(8, 25000, 32, 4, 1, 0.002, 2, 10, None, 8),
+    "cifar": PresetSpec(2, 100000, 64, 32, 1, 0.0025, 0.01, 500, 0.05, 2),
+}
+
+
+@dataclass
+class TrainConfig:
+    """Everything the trainer needs besides the data: networks, optimisers, losses, schedule.
+
+    Build it with :func:`resolve_config`; any field can then be changed.
+    """
+
+    cfg: str
+    resolution: int
+    img_channels: int
+    c_dim: int
+    num_gpus: int
+    kimg: int
+    batch: int
+    batch_gpu: int
+    G_kwargs: dict[str, Any]
+    D_kwargs: dict[str, Any]
+    lr: float
+    betas: tuple[float, float] = (0.0, 0.99)
+    eps: float = 1e-8
+    r1_gamma: float = 10.0
+    G_reg_interval: int | None = 4
+    D_reg_interval: int | None = 16
+    pl_weight: float = 2.0
+    pl_batch_shrink: int = 2
+    pl_decay: float = 0.01
+    style_mixing_prob: float = 0.9
+    ema_kimg: float = 10.0
+    ema_rampup: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data (for a run's ``config.json`` and checkpoints)."""
+        return dataclasses.asdict(self)
+
+
+def resolve_config(
+    cfg: str = "auto",
+    *,
+    resolution: int,
+    img_channels: int,
+    c_dim: int = 0,
+    num_gpus: int = 1,
+    batch: int | None = None,
+    batch_gpu: int | None = None,
+    gamma: float | None = None,
+    kimg: int | None = None,
+) -> TrainConfig:
+    """The configuration ``cfg`` for a dataset, with StyleGAN2-ADA's rules for ``auto``.
+
+    ``auto`` scales with the resolution: batch ``max(min(num_gpus *
+    min(4096 // res, 32), 64), num_gpus)``, minibatch-std group
+    ``min(batch // num_gpus, 4)``, width 0.5 below 512 px, learning rate 0.0025
+    (0.002 at 1024 px), ``gamma = 0.0002 * res**2 / batch`` and an EMA
+    half-life of ``batch * 10 / 32`` kimg.
+
+    Parameters
+    ----------
+    cfg : str
+        One of :data:`CONFIG_PRESETS`.
+    resolution : int
+        Training resolution (a power of two).
+    img_channels : int
+        1 or 3.
+    c_dim : int
+        Number of classes (0 for unconditional).
+    num_gpus : int
+        Processes in the run (the global batch is split across them).
+    batch : int, optional
+        Override of the total batch.
+    batch_gpu : int, optional
+        Images per process per forward pass (gradients are accumulated up to the batch).
+    gamma : float, optional
+        Override of the R1 weight.
+    kimg : int, optional
+        Override of the training length.
+
+    Returns
+    -------
+    TrainConfig
+    """
+    if cfg not in CONFIG_PRESETS:
+        raise ValueError(f"cfg must be one of {', '.join(CONFIG_PRESETS)}, got {cfg!r}")
+    if num_gpus < 1:
+        raise ValueError(f"num_gpus must be >= 1, got {num_gpus}")
+    spec = CONFIG_PRESETS[cfg]
+    res = resolution
+    if cfg == "auto":
+        spec_batch = max(min(num_gpus * min(4096 // res, 32), 64), num_gpus)
+        spec = dataclasses.replace(
+            spec,
+            ref_gpus=num_gpus,
+            batch=spec_batch,
+            mbstd_group=min(spec_batch // num_gpus, 4),
+            fmaps=1 if res >= 512 else 0.5,
+            lr=0.002 if res >= 1024 else 0.0025,
+            gamma=0.0002 * res**2 / spec_batch,
+            ema_kimg=spec_batch * 10 / 32,
+        )
+    total = batch if batch is not None else spec.batch
+    if total < 1 or total % num_gpus:
+        raise ValueError(f"batch {total} must be a positive multiple of the number of GPUs ({num_gpus})")
+    per_gpu = batch_gpu if batch_gpu is not None else max(total // max(spec.ref_gpus, num_gpus), 1)
+    if per_gpu < 1 or total % (per_gpu * num_gpus):
+        raise ValueError(f"batch {total} must be a multiple of batch_gpu x num_gpus ({per_gpu} x {num_gpus})")
+    # Minibatch-std groups must tile each process's batch.
+    mbstd = min(spec.mbstd_group, per_gpu)
+    while per_gpu % mbstd:
+        mbstd -= 1
+    channel_base = int(spec.fmaps * 32768)
+    common = {"channel_base": channel_base, "channel_max": 512, "num_fp16_res": 4, "conv_clamp": 256}
+    G_kwargs = {
+        "z_dim": 512,
+        "c_dim": c_dim,
+        "w_dim": 512,
+        "img_resolution": res,
+        "img_channels": img_channels,
+        "mapping_kwargs": {"num_layers": spec.mapping_layers},
+        "synthesis_kwargs": dict(common),
+    }
+    D_kwargs = {
+        "c_dim": c_dim,
+        "img_resolution": res,
+        "img_channels": img_channels,
+        "architecture": "orig" if cfg == "cifar" else "resnet",
+        **common,
+        "epilogue_kwargs": {"mbstd_group_size": mbstd},
+    }
+    config = TrainConfig(
+        cfg=cfg,
+        resolution=res,
+        img_channels=img_channels,
+        c_dim=c_dim,
+        num_gpus=num_gpus,
+        kimg=kimg if kimg is not None else spec.kimg,
+        batch=total,
+        batch_gpu=per_gpu,
+        G_kwargs=G_kwargs,
+        D_kwargs=D_kwargs,
+        lr=spec.lr,
+        r1_gamma=gamma if gamma is not None else spec.gamma,
+        ema_kimg=spec.ema_kimg,
+        ema_rampup=spec.ema_rampup,
+    )
+    if cfg == "cifar":
+        # The paper's CIFAR-10 setup: no path-length regularisation, no style mixing.
+        config.pl_weight = 0.0
+        config.style_mixing_prob = 0.0
+    return config

@@ -1,0 +1,180 @@
+"""StyleGAN2's losses: non-saturating logistic loss, lazy R1 and path-length regularisation, style mixing."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..augment import AdaptiveAugment
+from ..nets import StyleDiscriminator, StyleGenerator
+
+__all__ = ["PHASES", "LossStats", "StyleGAN2Loss"]
+
+# A phase is one optimiser step's worth of gradient: the main loss, its lazy
+# regulariser, or both at once when regularisation is not lazy.
+PHASES = ("Gmain", "Greg", "Gboth", "Dmain", "Dreg", "Dboth")
+
+
+@dataclass
+class LossStats:
+    """Detached per-sample values of one :meth:`StyleGAN2Loss.accumulate_gradients` call (absent = not computed)."""
+
+    loss_g: torch.Tensor | None = None
+    loss_d_fake: torch.Tensor | None = None
+    loss_d_real: torch.Tensor | None = None
+    r1_penalty: torch.Tensor | None = None
+    pl_penalty: torch.Tensor | None = None
+    real_logits: torch.Tensor | None = None
+    fake_logits: torch.Tensor | None = None
+
+
+class StyleGAN2Loss(nn.Module):
+    """The StyleGAN2(-ADA) training objective, computed phase by phase.
+
+    Parameters
+    ----------
+    G : StyleGenerator
+        Generator being trained.
+    D : StyleDiscriminator
+        Discriminator being trained.
+    augment : AdaptiveAugment, optional
+        Applied to every image D sees, real or generated.
+    r1_gamma : float
+        Weight of the R1 penalty ``gamma / 2 * ||grad_x D(x)||^2`` on reals.
+    style_mixing_prob : float
+        Probability of generating a batch from two latents, switching at a random layer.
+    pl_weight : float
+        Weight of the path-length penalty (0 disables it).
+    pl_batch_shrink : int
+        The path-length penalty uses ``batch // pl_batch_shrink`` samples.
+    pl_decay : float
+        Decay of the running mean of path lengths.
+    """
+
+    def __init__(
+        self,
+        G: StyleGenerator,
+        D: StyleDiscriminator,
+        augment: AdaptiveAugment | None = None,
+        r1_gamma: float = 10.0,
+        style_mixing_prob: float = 0.9,
+        pl_weight: float = 2.0,
+        pl_batch_shrink: int = 2,
+        pl_decay: float = 0.01,
+    ) -> None:
+        super().__init__()
+        self.G = G
+        self.D = D
+        self.augment = augment
+        self.r1_gamma = r1_gamma
+        self.style_mixing_prob = style_mixing_prob
+        self.pl_weight = pl_weight
+        self.pl_batch_shrink = pl_batch_shrink
+        self.pl_decay = pl_decay
+        self.register_buffer("pl_mean", torch.zeros([]))
+
+    def run_G(self, z: torch.Tensor, c: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Generate images and their ``ws``, style-mixing with probability ``style_mixing_prob``."""
+        ws = self.G.mapping(z, c)
+        if self.style_mixing_prob > 0:
+            num_ws = ws.shape[1]
+            cutoff = int(torch.randint(1, num_ws, []).item()) if num_ws > 1 else num_ws
+            if torch.rand([]).item() < self.style_mixing_prob and cutoff < num_ws:
+                other = self.G.mapping(torch.randn_like(z), c, update_w_avg=False)
+                ws = torch.cat([ws[:, :cutoff], other[:, cutoff:]], dim=1)
+        return self.G.synthesis(ws), ws
+
+    def run_D(self, img: torch.Tensor, c: torch.Tensor | None) -> torch.Tensor:
+        """Discriminator logits of (augmented) images."""
+        if self.augment is not None:
+            img = self.augment(img)
+        return self.D(img, c)
+
+    def accumulate_gradients(
+        self,
+        phase: str,
+        real_img: torch.Tensor,
+        real_c: torch.Tensor | None,
+        gen_z: torch.Tensor,
+        gen_c: torch.Tensor | None,
+        gain: float = 1.0,
+    ) -> LossStats:
+        """Backpropagate one phase's loss (times ``gain``) into the networks' ``.grad``.
+
+        Parameters
+        ----------
+        phase : str
+            One of :data:`PHASES`.
+        real_img : torch.Tensor
+            Real images ``[N, C, H, W]`` in [-1, 1].
+        real_c : torch.Tensor, optional
+            Their labels.
+        gen_z : torch.Tensor
+            Latents for generated images.
+        gen_c : torch.Tensor, optional
+            Labels for generated images.
+        gain : float
+            Multiplier of the loss: the regularisation interval for lazy phases.
+
+        Returns
+        -------
+        LossStats
+            Detached per-sample losses, penalties and logits for logging and ADA.
+        """
+        if phase not in PHASES:
+            raise ValueError(f"phase must be one of {', '.join(PHASES)}, got {phase!r}")
+        g_main = phase in ("Gmain", "Gboth")
+        d_main = phase in ("Dmain", "Dboth")
+        g_pl = phase in ("Greg", "Gboth") and self.pl_weight != 0
+        d_r1 = phase in ("Dreg", "Dboth") and self.r1_gamma != 0
+        stats = LossStats()
+
+        if g_main:
+            gen_img, _ = self.run_G(gen_z, gen_c)
+            gen_logits = self.run_D(gen_img, gen_c)
+            loss = F.softplus(-gen_logits)
+            loss.mean().mul(gain).backward()
+            stats.loss_g, stats.fake_logits = loss.detach(), gen_logits.detach()
+
+        if g_pl:
+            batch = max(gen_z.shape[0] // self.pl_batch_shrink, 1)
+            gen_img, gen_ws = self.run_G(gen_z[:batch], gen_c[:batch] if gen_c is not None else None)
+            # Random image-space directions scaled so the expected length does not depend on the resolution.
+            noise = torch.randn_like(gen_img) / math.sqrt(gen_img.shape[2] * gen_img.shape[3])
+            (grads,) = torch.autograd.grad((gen_img * noise).sum(), gen_ws, create_graph=True)
+            lengths = grads.square().sum(dim=2).mean(dim=1).sqrt()
+            with torch.no_grad():
+                self.pl_mean.copy_(self.pl_mean.lerp(lengths.mean(), self.pl_decay))
+            penalty = (lengths - self.pl_mean).square()
+            # Touch the image so every parameter of G is part of the graph (DDP needs it).
+            (gen_img[:, 0, 0, 0] * 0 + penalty * self.pl_weight).mean().mul(gain).backward()
+            stats.pl_penalty = penalty.detach()
+
+        if d_main:
+            with torch.no_grad():
+                gen_img, _ = self.run_G(gen_z, gen_c)
+            gen_logits = self.run_D(gen_img, gen_c)
+            loss = F.softplus(gen_logits)
+            loss.mean().mul(gain).backward()
+            stats.loss_d_fake, stats.fake_logits = loss.detach(), gen_logits.detach()
+
+        if d_main or d_r1:
+            real = real_img.detach().requires_grad_(d_r1)
+            real_logits = self.run_D(real, real_c)
+            total = real_logits * 0
+            if d_main:
+                loss = F.softplus(-real_logits)
+                total = total + loss
+                stats.loss_d_real = loss.detach()
+            if d_r1:
+                (grads,) = torch.autograd.grad(real_logits.sum(), real, create_graph=True)
+                penalty = grads.square().sum(dim=[1, 2, 3])
+                total = total + penalty.unsqueeze(1) * (self.r1_gamma / 2)
+                stats.r1_penalty = penalty.detach()
+            total.mean().mul(gain).backward()
+            stats.real_logits = real_logits.detach()
+        return stats
