@@ -10,10 +10,15 @@ nets
     without executing them.
 augment
     Adaptive discriminator augmentation (ADA) and its probability controller.
+data
+    Training images: decoding (8/16-bit PNG, JPEG), square resizing, image folders with labels.
+train
+    The GAN trainer: configuration presets, losses, EMA, checkpoints and reports.
 """
 
-from . import augment, nets, ops
+from . import augment, data, nets, ops, train
 from .augment import AdaController, AdaptiveAugment
+from .data import ImageFolderDataset
 from .nets import (
     CheckpointError,
     StateDictMismatchError,
@@ -23,6 +28,7 @@ from .nets import (
     load_network,
     load_stylegan2_ada,
 )
+from .train import GANTrainer, TrainConfig, resolve_config
 
 __version__ = "0.1.0.dev0"
 
@@ -30,14 +36,20 @@ __all__ = [
     "AdaController",
     "AdaptiveAugment",
     "CheckpointError",
+    "GANTrainer",
+    "ImageFolderDataset",
     "StateDictMismatchError",
     "StyleDiscriminator",
     "StyleGenerator",
+    "TrainConfig",
     "UnsafeCheckpointError",
     "__version__",
     "augment",
+    "data",
     "load_network",
     "load_stylegan2_ada",
     "nets",
     "ops",
+    "resolve_config",
+    "train",
 ]

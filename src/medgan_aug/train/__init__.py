@@ -3,15 +3,27 @@
 from .config import CONFIG_PRESETS, PresetSpec, TrainConfig, resolve_config
 from .ema import ema_beta, update_ema
 from .loss import PHASES, LossStats, StyleGAN2Loss
+from .reports import append_stats, plot_curves, read_stats, save_image_grid
+from .sampler import InfiniteSampler
+from .trainer import AUGMENT_MODES, TRAINING_FORMAT, GANTrainer, TrainingDivergedError
 
 __all__ = [
+    "AUGMENT_MODES",
     "CONFIG_PRESETS",
     "PHASES",
+    "TRAINING_FORMAT",
+    "GANTrainer",
+    "InfiniteSampler",
     "LossStats",
     "PresetSpec",
     "StyleGAN2Loss",
     "TrainConfig",
+    "TrainingDivergedError",
+    "append_stats",
     "ema_beta",
+    "plot_curves",
+    "read_stats",
     "resolve_config",
+    "save_image_grid",
     "update_ema",
 ]

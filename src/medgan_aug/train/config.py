@@ -17,7 +17,7 @@ class PresetSpec:
     ----------
     ref_gpus : int or None
         GPUs the configuration was tuned for; the per-GPU batch is ``batch // ref_gpus``.
-    kimg : int
+    kimg : float
         Length of training in thousands of real images shown to D.
     batch : int or None
         Total minibatch size.
@@ -38,7 +38,7 @@ class PresetSpec:
     """
 
     ref_gpus: int | None
-    kimg: int
+    kimg: float
     batch: int | None
     mbstd_group: int | None
     fmaps: float | None
@@ -72,7 +72,7 @@ class TrainConfig:
     img_channels: int
     c_dim: int
     num_gpus: int
-    kimg: int
+    kimg: float
     batch: int
     batch_gpu: int
     G_kwargs: dict[str, Any]
@@ -106,7 +106,7 @@ def resolve_config(
     batch: int | None = None,
     batch_gpu: int | None = None,
     gamma: float | None = None,
-    kimg: int | None = None,
+    kimg: float | None = None,
 ) -> TrainConfig:
     """The configuration ``cfg`` for a dataset, with StyleGAN2-ADA's rules for ``auto``.
 
@@ -134,7 +134,7 @@ def resolve_config(
         Images per process per forward pass (gradients are accumulated up to the batch).
     gamma : float, optional
         Override of the R1 weight.
-    kimg : int, optional
+    kimg : float, optional
         Override of the training length.
 
     Returns

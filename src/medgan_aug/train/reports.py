@@ -1,0 +1,116 @@
+"""What a training run writes besides checkpoints: per-tick statistics, sample grids and plots."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw
+
+__all__ = ["append_stats", "plot_curves", "read_stats", "save_image_grid"]
+
+
+def _atomic_write(path: Path, write) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def append_stats(path: str | os.PathLike[str], row: dict[str, Any]) -> None:
+    """Append one JSON line (a tick's statistics) and flush it to disk."""
+    with open(path, "a") as f:
+        f.write(json.dumps(row) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def read_stats(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """All rows of a ``stats.jsonl`` (a torn last line, from a crash mid-write, is skipped)."""
+    rows = []
+    with open(path) as f:
+        for line in f:
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+    return rows
+
+
+def save_image_grid(images: torch.Tensor, path: str | os.PathLike[str], columns: int) -> None:
+    """Write images ``[N, C, H, W]`` in [-1, 1] as one 8-bit PNG grid, ``columns`` wide."""
+    n, c, h, w = images.shape
+    rows = math.ceil(n / columns)
+    pixels = ((images.detach().float().cpu().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    grid = torch.zeros(rows * columns, c, h, w, dtype=torch.uint8)
+    grid[:n] = pixels
+    grid = grid.reshape(rows, columns, c, h, w).permute(0, 3, 1, 4, 2).reshape(rows * h, columns * w, c).numpy()
+    mode = "L" if c == 1 else "RGB"
+    image = Image.fromarray(grid[:, :, 0] if c == 1 else grid, mode=mode)
+    _atomic_write(Path(path), lambda tmp: image.save(tmp, format="PNG"))
+
+
+_COLOURS = [(31, 119, 180), (214, 39, 40), (44, 160, 44), (255, 127, 14), (148, 103, 189)]
+
+
+def plot_curves(
+    path: str | os.PathLike[str],
+    x: Sequence[float],
+    curves: dict[str, Sequence[float | None]],
+    title: str,
+    size: tuple[int, int] = (640, 360),
+) -> None:
+    """Write a PNG line plot of ``curves`` against ``x`` (missing values skipped), with a legend."""
+    width, height = size
+    left, right, top, bottom = 60, 20, 30, 40
+    image = Image.new("RGB", size, "white")
+    draw = ImageDraw.Draw(image)
+    values = [v for ys in curves.values() for v in ys if v is not None and math.isfinite(v)]
+    x = list(x)
+    if not values or len(x) < 1:
+        draw.text((left, top), f"{title}: no data yet", fill="black")
+        _atomic_write(Path(path), lambda tmp: image.save(tmp, format="PNG"))
+        return
+    y0, y1 = min(values), max(values)
+    if y0 == y1:
+        y0, y1 = y0 - 1, y1 + 1
+    x0, x1 = min(x), max(x)
+    if x0 == x1:
+        x1 = x0 + 1
+
+    def to_px(xv: float, yv: float) -> tuple[float, float]:
+        px = left + (xv - x0) / (x1 - x0) * (width - left - right)
+        py = height - bottom - (yv - y0) / (y1 - y0) * (height - top - bottom)
+        return px, py
+
+    draw.rectangle([left, top, width - right, height - bottom], outline="black")
+    for frac in np.linspace(0, 1, 5):
+        yv = y0 + frac * (y1 - y0)
+        _, py = to_px(x0, yv)
+        draw.line([left - 4, py, left, py], fill="black")
+        draw.text((4, py - 6), f"{yv:.3g}", fill="black")
+        xv = x0 + frac * (x1 - x0)
+        px, _ = to_px(xv, y0)
+        draw.line([px, height - bottom, px, height - bottom + 4], fill="black")
+        draw.text((px - 12, height - bottom + 8), f"{xv:.3g}", fill="black")
+    draw.text((left, 8), title, fill="black")
+    for i, (name, ys) in enumerate(curves.items()):
+        colour = _COLOURS[i % len(_COLOURS)]
+        points = [to_px(xv, yv) for xv, yv in zip(x, ys, strict=True) if yv is not None and math.isfinite(yv)]
+        if len(points) > 1:
+            draw.line(points, fill=colour, width=2)
+        elif points:
+            draw.ellipse([points[0][0] - 2, points[0][1] - 2, points[0][0] + 2, points[0][1] + 2], fill=colour)
+        draw.text((width - right - 150, top + 6 + 14 * i), name, fill=colour)
+    _atomic_write(Path(path), lambda tmp: image.save(tmp, format="PNG"))

@@ -1,0 +1,495 @@
+"""The GAN training loop: StyleGAN2 with ADA, lazy regularisation, EMA, checkpoints and reports."""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from torch.utils.data import DataLoader, Dataset
+
+from ..augment import PRESETS, AdaController, AdaptiveAugment
+from ..nets import StyleDiscriminator, StyleGenerator, atomic_save, load_stylegan2_ada
+from ..nets.errors import CheckpointError
+from .config import TrainConfig
+from .ema import ema_beta, update_ema
+from .loss import StyleGAN2Loss
+from .reports import append_stats, plot_curves, read_stats, save_image_grid
+from .sampler import InfiniteSampler
+
+__all__ = ["AUGMENT_MODES", "TRAINING_FORMAT", "GANTrainer", "TrainingDivergedError"]
+
+AUGMENT_MODES = ("ada", "fixed", "noaug")
+TRAINING_FORMAT = "medgan-aug.training"
+
+
+class TrainingDivergedError(RuntimeError):
+    """A loss became NaN or infinite; the run stopped before writing anything from the bad state."""
+
+
+@dataclass
+class _Phase:
+    name: str
+    module: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    interval: int
+
+
+def _distributed() -> tuple[int, int]:
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+class GANTrainer:
+    """Train a StyleGAN2 generator on a small image dataset with adaptive discriminator augmentation.
+
+    Run it in one process, or in several launched by ``torchrun`` (the trainer
+    joins the process group torchrun sets up; each process takes its share of
+    every minibatch and gradients are averaged). Everything a run writes goes
+    to ``outdir``: ``config.json``, ``stats.jsonl`` (one row per tick), sample
+    grids (``reals.png``, ``fakes-<kimg>.png``, from fixed latents),
+    ``loss.png`` and ``augment.png`` plots, and full training checkpoints
+    (``training-<kimg>.pt``, written atomically) to resume from.
+
+    Parameters
+    ----------
+    config : TrainConfig
+        From :func:`~medgan_aug.train.resolve_config`.
+    dataset : torch.utils.data.Dataset
+        Items ``(image [C, R, R] in [-1, 1], label [c_dim])``, e.g. :class:`~medgan_aug.data.ImageFolderDataset`.
+    outdir : str or Path
+        Run directory (created).
+    augment : str
+        ``'ada'`` (p tuned to ``target``), ``'fixed'`` (p stays at ``p``) or ``'noaug'``.
+    augpipe : str
+        Augmentation preset (:data:`~medgan_aug.augment.PRESETS`).
+    color : bool
+        ``False`` disables colour augmentation (dermoscopy).
+    target : float
+        ADA's target for ``r_t``.
+    p : float
+        Initial (or fixed) augmentation probability.
+    ada_interval : int
+        Minibatches between ADA updates.
+    ada_kimg : float
+        ADA speed: thousands of images for p to go from 0 to 1.
+    resume : str or Path, optional
+        A ``training-*.pt`` of this library (continues everything: kimg,
+        networks, EMA, optimisers, p) or a StyleGAN2-ADA ``.pkl`` (transfer
+        learning: the weights that fit are copied, the counters start at 0).
+    freeze_d : int
+        Freeze the discriminator's first this many layers (Freeze-D).
+    seed : int
+        Seed of the whole run; the same seed reproduces the same losses on the CPU.
+    device : str or torch.device, optional
+        Default: this process's CUDA device if available, else the CPU.
+    kimg_per_tick : float
+        Thousands of images between reports.
+    snapshot_ticks : int
+        Ticks between checkpoints (and one at the end).
+    image_snapshot_ticks : int
+        Ticks between sample grids (default every tick, and one at the end).
+    num_workers : int
+        Data-loading worker processes.
+    progress : bool
+        Print a progress line (kimg, img/s, ETA) while training.
+    """
+
+    def __init__(
+        self,
+        config: TrainConfig,
+        dataset: Dataset,
+        outdir: str | Path,
+        *,
+        augment: str = "ada",
+        augpipe: str = "bgc",
+        color: bool = True,
+        target: float = 0.6,
+        p: float = 0.0,
+        ada_interval: int = 4,
+        ada_kimg: float = 500.0,
+        resume: str | Path | None = None,
+        freeze_d: int = 0,
+        seed: int = 0,
+        device: str | torch.device | None = None,
+        kimg_per_tick: float = 4.0,
+        snapshot_ticks: int = 50,
+        image_snapshot_ticks: int = 1,
+        num_workers: int = 2,
+        progress: bool = True,
+    ) -> None:
+        if augment not in AUGMENT_MODES:
+            raise ValueError(f"augment must be one of {', '.join(AUGMENT_MODES)}, got {augment!r}")
+        if augpipe not in PRESETS:
+            raise ValueError(f"augpipe must be one of {', '.join(PRESETS)}, got {augpipe!r}")
+        self._check_dataset(config, dataset)
+        self.rank, self.world = _distributed()
+        if config.num_gpus != self.world:
+            raise ValueError(f"config was resolved for {config.num_gpus} processes but {self.world} are running")
+        if device is None:
+            device = torch.device("cuda", torch.cuda.current_device()) if torch.cuda.is_available() else "cpu"
+        self.device = torch.device(device)
+        self.config = config
+        self.dataset = dataset
+        self.outdir = Path(outdir)
+        self.seed = seed
+        self.kimg_per_tick = kimg_per_tick
+        self.snapshot_ticks = snapshot_ticks
+        self.image_snapshot_ticks = image_snapshot_ticks
+        self.num_workers = num_workers
+        self.progress = progress and self.rank == 0
+        self.rounds = config.batch // (config.batch_gpu * self.world)
+        torch.manual_seed(seed * self.world + self.rank)
+
+        D_kwargs = copy.deepcopy(config.D_kwargs)
+        if freeze_d:
+            D_kwargs.setdefault("block_kwargs", {})["freeze_layers"] = freeze_d
+        self.G = StyleGenerator(**config.G_kwargs).train().requires_grad_(False).to(self.device)
+        self.D = StyleDiscriminator(**D_kwargs).train().requires_grad_(False).to(self.device)
+        self.G_ema = copy.deepcopy(self.G).eval()
+        self.augment_mode = augment
+        self.augment = None
+        self.ada = None
+        if augment != "noaug":
+            self.augment = AdaptiveAugment(augpipe, p=p, color=color).to(self.device)
+            self.ada = AdaController(
+                self.augment, target=target if augment == "ada" else None, interval=ada_interval, speed_kimg=ada_kimg
+            )
+        self.loss = StyleGAN2Loss(
+            self.G,
+            self.D,
+            self.augment,
+            r1_gamma=config.r1_gamma,
+            style_mixing_prob=config.style_mixing_prob,
+            pl_weight=config.pl_weight,
+            pl_batch_shrink=config.pl_batch_shrink,
+            pl_decay=config.pl_decay,
+        ).to(self.device)
+        if self.world > 1:
+            # Every process starts from rank 0's weights (they were seeded differently).
+            for module in (self.G, self.D, self.G_ema, self.augment):
+                for tensor in [*module.parameters(), *module.buffers()] if module is not None else []:
+                    dist.broadcast(tensor.data, src=0)
+        self.phases = self._phases()
+        self._last_progress = 0.0
+        self.cur_nimg = 0
+        self.cur_tick = 0
+        self.batch_idx = 0
+        self.run_options = {
+            "augment": augment,
+            "augpipe": augpipe,
+            "color": color,
+            "target": target,
+            "p": p,
+            "ada_interval": ada_interval,
+            "ada_kimg": ada_kimg,
+            "freeze_d": freeze_d,
+            "seed": seed,
+            "kimg_per_tick": kimg_per_tick,
+        }
+        if resume is not None:
+            self._resume(Path(resume))
+
+    # --- setup --------------------------------------------------------------------------------
+
+    @staticmethod
+    def _check_dataset(config: TrainConfig, dataset: Dataset) -> None:
+        if len(dataset) == 0:
+            raise ValueError("the dataset is empty")
+        image, label = dataset[0]
+        expected = (config.img_channels, config.resolution, config.resolution)
+        if tuple(image.shape) != expected:
+            raise ValueError(f"dataset images have shape {tuple(image.shape)}, the config expects {expected}")
+        if config.c_dim > 0 and label.numel() != config.c_dim:
+            raise ValueError(
+                f"a conditional run needs labels of {config.c_dim} classes, the dataset gives {label.numel()} "
+                "(class subfolders or a dataset.json)"
+            )
+
+    def _phases(self) -> list[_Phase]:
+        phases = []
+        config = self.config
+        for name, module, interval in (("G", self.G, config.G_reg_interval), ("D", self.D, config.D_reg_interval)):
+            params = list(module.parameters())
+            if interval is None:
+                opt = torch.optim.Adam(params, lr=config.lr, betas=config.betas, eps=config.eps)
+                phases.append(_Phase(f"{name}both", module, opt, 1))
+                continue
+            # Lazy regularisation: the optimiser sees interval + 1 steps per interval minibatches.
+            ratio = interval / (interval + 1)
+            betas = (config.betas[0] ** ratio, config.betas[1] ** ratio)
+            opt = torch.optim.Adam(params, lr=config.lr * ratio, betas=betas, eps=config.eps)
+            phases += [_Phase(f"{name}main", module, opt, 1), _Phase(f"{name}reg", module, opt, interval)]
+        return phases
+
+    # --- checkpoints --------------------------------------------------------------------------
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue the run (plain data; loads with ``weights_only=True``)."""
+        optimizers = {}
+        for phase in self.phases:
+            optimizers.setdefault(phase.name[0], phase.optimizer.state_dict())
+        return {
+            "format": TRAINING_FORMAT,
+            "version": 1,
+            "config": self.config.to_dict(),
+            "options": dict(self.run_options),
+            "G": self.G.state_dict(),
+            "D": self.D.state_dict(),
+            "G_ema": self.G_ema.state_dict(),
+            "G_init_kwargs": self.G.init_kwargs,
+            "D_init_kwargs": self.D.init_kwargs,
+            "augment": self.augment.state_dict() if self.augment is not None else None,
+            "ada": self.ada.state_dict() if self.ada is not None else None,
+            "optimizers": optimizers,
+            "pl_mean": self.loss.pl_mean.detach().cpu(),
+            "cur_nimg": self.cur_nimg,
+            "cur_tick": self.cur_tick,
+            "batch_idx": self.batch_idx,
+            "rng": torch.get_rng_state(),
+        }
+
+    def _resume(self, path: Path) -> None:
+        if not path.is_file():
+            raise FileNotFoundError(f"resume checkpoint {str(path)!r} does not exist")
+        if path.suffix == ".pkl":
+            snap = load_stylegan2_ada(path)
+            for name in ("G", "D", "G_ema"):
+                if name in snap:
+                    getattr(self, name).transfer_from(snap[name].state_dict())
+            if self.augment is not None and "augment_p" in snap:
+                self.augment.set_p(snap["augment_p"])
+            return
+        try:
+            state = torch.load(path, map_location=self.device, weights_only=True)
+        except Exception as error:
+            raise CheckpointError(f"cannot read training checkpoint {str(path)!r}: {error}") from error
+        if not isinstance(state, dict) or state.get("format") != TRAINING_FORMAT:
+            raise CheckpointError(f"{str(path)!r} is not a medgan-aug training checkpoint")
+        self.G.load_state_dict(state["G"])
+        self.D.load_state_dict(state["D"])
+        self.G_ema.load_state_dict(state["G_ema"])
+        if self.augment is not None and state["augment"] is not None:
+            self.augment.load_state_dict(state["augment"])
+            if state["ada"] is not None:
+                self.ada.load_state_dict(state["ada"])
+        for phase in self.phases:
+            phase.optimizer.load_state_dict(state["optimizers"][phase.name[0]])
+        self.loss.pl_mean.copy_(state["pl_mean"])
+        self.cur_nimg = int(state["cur_nimg"])
+        self.cur_tick = int(state["cur_tick"])
+        self.batch_idx = int(state["batch_idx"])
+        torch.set_rng_state(state["rng"].cpu())
+
+    def save_checkpoint(self) -> Path:
+        """Write ``training-<kimg>.pt`` atomically and return its path."""
+        path = self.outdir / f"training-{self.cur_nimg // 1000:06d}.pt"
+        atomic_save(self.state_dict(), path)
+        return path
+
+    # --- training -----------------------------------------------------------------------------
+
+    def _loader(self) -> DataLoader:
+        per_process = self.config.batch // self.world
+        sampler = InfiniteSampler(
+            len(self.dataset), self.rank, self.world, seed=self.seed, start=self.batch_idx * per_process
+        )
+        return DataLoader(
+            self.dataset,
+            batch_size=per_process,
+            sampler=sampler,
+            num_workers=self.num_workers,
+            pin_memory=self.device.type == "cuda",
+            persistent_workers=self.num_workers > 0,
+            # Its own generator: the loader must not draw from the global stream, or resuming would not
+            # reproduce an uninterrupted run.
+            generator=torch.Generator().manual_seed(self.seed * self.world + self.rank),
+        )
+
+    def _step(self, real_img: torch.Tensor, real_c: torch.Tensor, totals: dict[str, list[float]]) -> None:
+        config = self.config
+        conditional = config.c_dim > 0
+        real_chunks = real_img.to(self.device).split(config.batch_gpu)
+        c_chunks = real_c.to(self.device).split(config.batch_gpu)
+        real_logits = []
+        for phase in self.phases:
+            if self.batch_idx % phase.interval:
+                continue
+            phase.module.requires_grad_(True)
+            phase.optimizer.zero_grad(set_to_none=True)
+            for real, c in zip(real_chunks, c_chunks, strict=True):
+                gen_z = torch.randn(real.shape[0], config.G_kwargs["z_dim"], device=self.device)
+                # Generated labels follow the data's label distribution.
+                gen_c = c[torch.randperm(c.shape[0], device=self.device)] if conditional else None
+                stats = self.loss.accumulate_gradients(
+                    phase.name,
+                    real,
+                    c if conditional else None,
+                    gen_z,
+                    gen_c,
+                    gain=phase.interval / self.rounds,
+                )
+                for key, value in vars(stats).items():
+                    if value is not None and "logits" not in key:
+                        entry = totals.setdefault(key, [0.0, 0.0])
+                        entry[0] += float(value.sum())
+                        entry[1] += value.numel()
+                if phase.name in ("Dmain", "Dboth") and stats.real_logits is not None:
+                    real_logits.append(stats.real_logits)
+            phase.module.requires_grad_(False)
+            params = [param for param in phase.module.parameters() if param.grad is not None]
+            if params:
+                if self.world > 1:
+                    flat = torch.cat([param.grad.flatten() for param in params])
+                    dist.all_reduce(flat)
+                    flat /= self.world
+                    for param, grad in zip(params, flat.split([p.numel() for p in params]), strict=True):
+                        param.grad.copy_(grad.reshape(param.shape))
+                for param in params:
+                    torch.nan_to_num(param.grad, nan=0, posinf=1e5, neginf=-1e5, out=param.grad)
+            phase.optimizer.step()
+
+        update_ema(self.G_ema, self.G, ema_beta(config.batch, config.ema_kimg, self.cur_nimg, config.ema_rampup))
+        if self.ada is not None and real_logits:
+            self.ada.observe(torch.cat(real_logits))
+        self.cur_nimg += config.batch
+        self.batch_idx += 1
+
+    def train(self, kimg: float | None = None) -> Path:
+        """Train until ``kimg`` thousand real images have been shown (default: the config's).
+
+        Returns
+        -------
+        pathlib.Path
+            The last checkpoint written.
+        """
+        total_nimg = int((kimg if kimg is not None else self.config.kimg) * 1000)
+        if self.rank == 0:
+            self._start_run_dir()
+        grid_z, grid_c = self._grid_inputs()
+        loader = iter(self._loader())
+        last_checkpoint = None
+        tick_start_nimg, tick_start_time = self.cur_nimg, time.perf_counter()
+        totals: dict[str, list[float]] = {}
+        done = self.cur_nimg >= total_nimg
+        while not done:
+            real_img, real_c = next(loader)
+            self._step(real_img, real_c, totals)
+            done = self.cur_nimg >= total_nimg
+            if self.progress:
+                self._print_progress(total_nimg, tick_start_nimg, tick_start_time)
+            if not done and self.cur_tick > 0 and self.cur_nimg < tick_start_nimg + self.kimg_per_tick * 1000:
+                continue
+            row = self._tick_row(totals, tick_start_nimg, tick_start_time)
+            bad = [key for key, value in row.items() if isinstance(value, float) and not math.isfinite(value)]
+            if bad:
+                raise TrainingDivergedError(
+                    f"{', '.join(bad)} became non-finite at {self.cur_nimg / 1000:.1f} kimg; the last checkpoint "
+                    f"in {self.outdir} is intact (lower the learning rate or raise --gamma, then --resume it)"
+                )
+            if self.rank == 0:
+                append_stats(self.outdir / "stats.jsonl", row)
+                if done or self.cur_tick % self.image_snapshot_ticks == 0:
+                    fakes = self.outdir / f"fakes-{self.cur_nimg // 1000:06d}.png"
+                    save_image_grid(self._sample(grid_z, grid_c), fakes, 8)
+                self._plot()
+                if self.progress:
+                    print(f"\ntick {self.cur_tick}: {json.dumps(row)}", file=sys.stderr, flush=True)
+            if done or self.cur_tick % self.snapshot_ticks == 0:
+                if self.rank == 0:
+                    last_checkpoint = self.save_checkpoint()
+                if self.world > 1:
+                    dist.barrier()
+            self.cur_tick += 1
+            tick_start_nimg, tick_start_time = self.cur_nimg, time.perf_counter()
+            totals = {}
+        if last_checkpoint is None and self.rank == 0:
+            last_checkpoint = self.save_checkpoint()
+        return last_checkpoint or self.outdir
+
+    # --- reports ------------------------------------------------------------------------------
+
+    def _start_run_dir(self) -> None:
+        self.outdir.mkdir(parents=True, exist_ok=True)
+        info = {"config": self.config.to_dict(), "options": self.run_options, "world_size": self.world}
+        describe = getattr(self.dataset, "describe", None)
+        if callable(describe):
+            info["dataset"] = describe()
+        path = self.outdir / "config.json"
+        tmp = path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(info, indent=2, default=str))
+        tmp.replace(path)
+        if not (self.outdir / "reals.png").exists():
+            count = min(32, len(self.dataset))
+            reals = torch.stack([self.dataset[i][0] for i in range(count)])
+            save_image_grid(reals, self.outdir / "reals.png", 8)
+
+    def _grid_inputs(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        generator = torch.Generator().manual_seed(self.seed)
+        c_dim = self.config.c_dim
+        if c_dim == 0:
+            return torch.randn(32, self.G.z_dim, generator=generator).to(self.device), None
+        # One row of 8 per class (at most 16 classes shown).
+        classes = torch.arange(min(c_dim, 16)).repeat_interleave(8)
+        z = torch.randn(len(classes), self.G.z_dim, generator=generator).to(self.device)
+        return z, torch.nn.functional.one_hot(classes, c_dim).float().to(self.device)
+
+    @torch.no_grad()
+    def _sample(self, z: torch.Tensor, c: torch.Tensor | None) -> torch.Tensor:
+        images = []
+        for i in range(0, z.shape[0], self.config.batch_gpu):
+            ci = c[i : i + self.config.batch_gpu] if c is not None else None
+            images.append(self.G_ema(z[i : i + self.config.batch_gpu], ci, noise_mode="const").cpu())
+        return torch.cat(images)
+
+    def _tick_row(self, totals: dict[str, list[float]], start_nimg: int, start_time: float) -> dict[str, Any]:
+        means = {key: total / count for key, (total, count) in totals.items() if count}
+        if self.world > 1:
+            keys = sorted(means)
+            values = torch.tensor([means[k] for k in keys], dtype=torch.float64, device=self.device)
+            dist.all_reduce(values)
+            means = dict(zip(keys, (values / self.world).tolist(), strict=True))
+        seconds = time.perf_counter() - start_time
+        return {
+            "tick": self.cur_tick,
+            "kimg": self.cur_nimg / 1000,
+            "sec_per_tick": round(seconds, 3),
+            "img_per_sec": round((self.cur_nimg - start_nimg) / max(seconds, 1e-9), 3),
+            **means,
+            "p": self.augment.p.item() if self.augment is not None else 0.0,
+            "r_t": self.ada.r_t if self.ada is not None else None,
+            "time": time.time(),
+        }
+
+    def _plot(self) -> None:
+        rows = read_stats(self.outdir / "stats.jsonl")
+        kimg = [row["kimg"] for row in rows]
+        losses = {key: [row.get(key) for row in rows] for key in ("loss_g", "loss_d_real", "loss_d_fake")}
+        plot_curves(self.outdir / "loss.png", kimg, losses, "losses vs kimg")
+        augment = {"p": [row.get("p") for row in rows], "r_t": [row.get("r_t") for row in rows]}
+        plot_curves(self.outdir / "augment.png", kimg, augment, "augmentation p and r_t vs kimg")
+
+    def _print_progress(self, total_nimg: int, start_nimg: int, start_time: float) -> None:
+        now = time.perf_counter()
+        if now - self._last_progress < 1.0 and self.cur_nimg < total_nimg:
+            return
+        self._last_progress = now
+        rate = (self.cur_nimg - start_nimg) / max(time.perf_counter() - start_time, 1e-9)
+        eta = (total_nimg - self.cur_nimg) / max(rate, 1e-9)
+        done = self.cur_nimg / max(total_nimg, 1)
+        bar = "#" * int(done * 30)
+        print(
+            f"\r[{bar:<30}] {self.cur_nimg / 1000:.2f}/{total_nimg / 1000:.2f} kimg  {rate:.1f} img/s  "
+            f"ETA {time.strftime('%H:%M:%S', time.gmtime(eta))}",
+            end="",
+            file=sys.stderr,
+            flush=True,
+        )

@@ -1,0 +1,234 @@
+"""GANTrainer end to end on tiny networks: run directory, reproducibility, resume, faults."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+import torch
+
+from medgan_aug.nets.errors import CheckpointError
+from medgan_aug.train import GANTrainer, TrainingDivergedError, read_stats, resolve_config
+from medgan_aug.train import trainer as trainer_module
+from tests.conftest import SG2ADA
+
+LOSS_KEYS = ("loss_g", "loss_d_real", "loss_d_fake", "r1_penalty", "pl_penalty", "p", "r_t")
+
+
+class Blobs(torch.utils.data.Dataset):
+    """A few random 16 px images with two classes."""
+
+    def __init__(self, n: int = 32, channels: int = 1, c_dim: int = 2, nan: bool = False) -> None:
+        generator = torch.Generator().manual_seed(0)
+        self.images = torch.rand(n, channels, 16, 16, generator=generator) * 2 - 1
+        if nan:
+            self.images[:] = float("nan")
+        self.labels = torch.nn.functional.one_hot(torch.arange(n) % max(c_dim, 1), max(c_dim, 1)).float()
+        if c_dim == 0:
+            self.labels = torch.zeros(n, 0)
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.images[index], self.labels[index]
+
+
+def tiny_config(c_dim: int = 2, channels: int = 1, **kwargs):
+    config = resolve_config("auto", resolution=16, img_channels=channels, c_dim=c_dim, batch=4, **kwargs)
+    config.G_kwargs.update(z_dim=16, w_dim=16)
+    config.G_kwargs["synthesis_kwargs"].update(channel_base=128, channel_max=16)
+    config.D_kwargs.update(channel_base=128, channel_max=16)
+    return config
+
+
+def make_trainer(outdir, dataset=None, config=None, **kwargs) -> GANTrainer:
+    options = {"kimg_per_tick": 0.04, "snapshot_ticks": 1, "image_snapshot_ticks": 1, "num_workers": 0}
+    options.update(kwargs)
+    return GANTrainer(config or tiny_config(), dataset or Blobs(), outdir, progress=False, **options)
+
+
+def losses(rows: list[dict]) -> list[dict]:
+    return [{key: row.get(key) for key in LOSS_KEYS} for row in rows]
+
+
+def test_a_run_writes_its_directory(tmp_path):
+    trainer = make_trainer(tmp_path / "run", p=0.2)
+    last = trainer.train(kimg=0.08)
+    run = tmp_path / "run"
+    rows = read_stats(run / "stats.jsonl")
+    assert [row["tick"] for row in rows] == [0, 1, 2]
+    assert rows[-1]["kimg"] == pytest.approx(0.08)
+    for key in ("loss_g", "loss_d_real", "loss_d_fake", "img_per_sec"):
+        assert all(key in row for row in rows), key
+    # Lazy regularisation: R1 every 16 minibatches and path length every 4, so not in every tick.
+    assert any("r1_penalty" in row for row in rows) and any("pl_penalty" in row for row in rows)
+    for name in ("config.json", "reals.png", "fakes-000000.png", "loss.png", "augment.png"):
+        assert (run / name).is_file(), name
+    assert json.loads((run / "config.json").read_text())["options"]["augment"] == "ada"
+    state = torch.load(last, weights_only=True)
+    assert state["cur_nimg"] == 80 and state["batch_idx"] == 20
+    assert not [name for name in os.listdir(run) if name.endswith(".tmp")]
+
+
+def test_the_same_seed_gives_the_same_losses(tmp_path):
+    first = make_trainer(tmp_path / "a", seed=3, p=0.3)
+    first.train(kimg=0.04)
+    second = make_trainer(tmp_path / "b", seed=3, p=0.3)
+    second.train(kimg=0.04)
+    a, b = read_stats(tmp_path / "a" / "stats.jsonl"), read_stats(tmp_path / "b" / "stats.jsonl")
+    assert losses(a) == losses(b)
+    third = make_trainer(tmp_path / "c", seed=4, p=0.3)
+    third.train(kimg=0.04)
+    assert losses(read_stats(tmp_path / "c" / "stats.jsonl")) != losses(a)
+
+
+def test_resume_continues_exactly_where_the_run_stopped(tmp_path):
+    straight = make_trainer(tmp_path / "straight", p=0.2, ada_interval=2, ada_kimg=1)
+    straight.train(kimg=0.08)
+    first = make_trainer(tmp_path / "resumed", p=0.2, ada_interval=2, ada_kimg=1)
+    checkpoint = first.train(kimg=0.04)
+    resumed = make_trainer(tmp_path / "resumed", p=0.2, ada_interval=2, ada_kimg=1, resume=checkpoint)
+    assert resumed.cur_nimg == 40 and resumed.augment.p.item() == first.augment.p.item()
+    resumed.train(kimg=0.08)
+    # Ticks end at other places (the first run's last tick ends at 0.04 kimg), so compare the states.
+    for name in ("G", "D", "G_ema", "augment", "loss"):
+        for (key, a), b in zip(
+            getattr(straight, name).state_dict().items(), getattr(resumed, name).state_dict().values(), strict=True
+        ):
+            assert torch.equal(a, b), f"{name}.{key}"
+    assert resumed.ada.r_t == straight.ada.r_t
+    assert read_stats(tmp_path / "resumed" / "stats.jsonl")[-1]["kimg"] == pytest.approx(0.08)
+
+
+def test_non_finite_losses_stop_the_run_and_keep_the_last_checkpoint(tmp_path):
+    good = make_trainer(tmp_path / "run")
+    checkpoint = good.train(kimg=0.04)
+    before = checkpoint.read_bytes()
+    bad = make_trainer(tmp_path / "run", dataset=Blobs(nan=True), resume=checkpoint)
+    with pytest.raises(TrainingDivergedError, match="non-finite"):
+        bad.train(kimg=0.12)
+    assert checkpoint.read_bytes() == before
+    assert sorted(path.name for path in (tmp_path / "run").glob("training-*.pt")) == [checkpoint.name]
+
+
+def test_a_crash_while_writing_a_checkpoint_leaves_the_previous_one(tmp_path, monkeypatch):
+    trainer = make_trainer(tmp_path / "run")
+    checkpoint = trainer.train(kimg=0.04)
+    before = checkpoint.read_bytes()
+
+    def crash(obj, f):
+        f.write(b"half a checkpoint")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("medgan_aug.nets.checkpoint.torch.save", crash)
+    with pytest.raises(KeyboardInterrupt):
+        trainer.save_checkpoint()
+    monkeypatch.undo()
+    assert checkpoint.read_bytes() == before
+    assert not [name for name in os.listdir(tmp_path / "run") if name.endswith(".tmp")]
+    resumed = make_trainer(tmp_path / "run", resume=checkpoint)
+    assert resumed.cur_nimg == 40
+    resumed.train(kimg=0.08)
+
+
+def test_fixed_and_no_augmentation(tmp_path):
+    fixed = make_trainer(tmp_path / "fixed", augment="fixed", p=0.3)
+    fixed.train(kimg=0.04)
+    assert fixed.augment.p.item() == pytest.approx(0.3)
+    none = make_trainer(tmp_path / "none", augment="noaug")
+    none.train(kimg=0.02)
+    assert none.augment is None and read_stats(tmp_path / "none" / "stats.jsonl")[-1]["p"] == 0.0
+
+
+def test_freeze_d_keeps_the_first_layers_fixed(tmp_path):
+    trainer = make_trainer(tmp_path / "run", freeze_d=2)
+    before = {name: tensor.clone() for name, tensor in trainer.D.named_buffers() if "fromrgb" in name}
+    assert before
+    trainer.train(kimg=0.02)
+    for name, tensor in trainer.D.named_buffers():
+        if name in before:
+            assert torch.equal(tensor, before[name]), name
+
+
+def test_bad_inputs_are_named(tmp_path):
+    with pytest.raises(ValueError, match="conditional run needs labels of 2 classes"):
+        make_trainer(tmp_path, dataset=Blobs(c_dim=0))
+    with pytest.raises(ValueError, match=r"dataset images have shape \(3, 16, 16\)"):
+        make_trainer(tmp_path, dataset=Blobs(channels=3))
+    with pytest.raises(ValueError, match="augment must be one of ada, fixed, noaug"):
+        make_trainer(tmp_path, augment="always")
+    with pytest.raises(ValueError, match="augpipe must be one of"):
+        make_trainer(tmp_path, augpipe="xyz")
+    with pytest.raises(FileNotFoundError, match=r"missing\.pt"):
+        make_trainer(tmp_path, resume=tmp_path / "missing.pt")
+    torch.save({"weights": torch.zeros(1)}, tmp_path / "other.pt")
+    with pytest.raises(CheckpointError, match="not a medgan-aug training checkpoint"):
+        make_trainer(tmp_path, resume=tmp_path / "other.pt")
+
+
+def test_resume_from_a_stylegan2_ada_snapshot_transfers_its_weights(tmp_path):
+    path = SG2ADA / "g32.pkl"
+    if not path.is_file():
+        pytest.skip(f"{path} is absent")
+    data = torch.load(SG2ADA / "g32.pt", weights_only=True)
+    config = resolve_config("auto", resolution=32, img_channels=1, c_dim=2, batch=4)
+    config.G_kwargs.update({k: v for k, v in data["G_kwargs"].items() if k not in ("c_dim", "img_channels")})
+    config.D_kwargs.update({k: v for k, v in data["D_kwargs"].items() if k not in ("c_dim", "img_channels")})
+
+    class Blobs32(Blobs):
+        def __init__(self) -> None:
+            super().__init__()
+            self.images = torch.nn.functional.interpolate(self.images, size=32)
+
+    with pytest.warns(UserWarning):
+        trainer = make_trainer(tmp_path / "run", dataset=Blobs32(), config=config, resume=path)
+    weight = data["G_state"]["synthesis.b16.conv1.weight"]
+    assert torch.equal(trainer.G_ema.synthesis.b16.conv1.weight, weight)
+    assert trainer.cur_nimg == 0
+    trainer.train(kimg=0.008)
+
+
+def test_module_exports():
+    assert trainer_module.AUGMENT_MODES == ("ada", "fixed", "noaug")
+
+
+def write_folder(root, classes=("benign", "malignant"), per_class=4):
+    from PIL import Image
+
+    generator = torch.Generator().manual_seed(0)
+    for name in classes:
+        (root / name).mkdir(parents=True)
+        for i in range(per_class):
+            pixels = (torch.rand(16, 16, generator=generator) * 255).to(torch.uint8).numpy()
+            Image.fromarray(pixels, mode="L").save(root / name / f"{i}.png")
+    return root
+
+
+def test_command_line_training_run(tmp_path, capsys):
+    from medgan_aug.cli import main
+
+    data = write_folder(tmp_path / "data")
+    args = ["train", "--data", str(data), "--outdir", str(tmp_path / "run"), "--resolution", "16", "--kimg", "0.008"]
+    args += ["--batch", "4", "--cbase", "128", "--cmax", "16", "--map", "1", "--cond", "--mirror", "--workers", "0"]
+    args += ["--snap", "1", "--tick", "0.004", "--aug", "fixed", "--p", "0.3", "--no-color"]
+    assert main(args) == 0
+    assert "done:" in capsys.readouterr().out
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["config"]["c_dim"] == 2 and config["config"]["G_kwargs"]["mapping_kwargs"]["num_layers"] == 1
+    assert config["dataset"]["mirror"] and config["options"]["color"] is False
+    assert read_stats(tmp_path / "run" / "stats.jsonl")[-1]["kimg"] == pytest.approx(0.008)
+    resumed = [*args[:8], "0.016", *args[9:], "--resume", str(tmp_path / "run" / "training-000000.pt")]
+    assert main(resumed) == 0
+    assert read_stats(tmp_path / "run" / "stats.jsonl")[-1]["kimg"] == pytest.approx(0.016)
+
+
+def test_command_line_errors(tmp_path, capsys):
+    from medgan_aug.cli import main
+
+    data = write_folder(tmp_path / "flat", classes=("all",))
+    assert main(["train", "--data", str(data), "--outdir", str(tmp_path / "run"), "--cond"]) == 2
+    assert "--cond needs labels" in capsys.readouterr().err
+    assert main(["train", "--data", str(tmp_path / "nowhere"), "--outdir", str(tmp_path / "run")]) == 1
+    assert "nowhere" in capsys.readouterr().err
