@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
@@ -36,3 +38,25 @@ def test_two_processes_train_one_model(tmp_path):
     # Only rank 0 writes: one row per tick (the first tick ends after the first minibatch).
     assert [row["tick"] for row in rows] == [0, 1, 2, 3] and rows[-1]["kimg"] == 0.024
     assert sorted(path.name for path in (tmp_path / "run").glob("training-*.pt")) == ["training-000000.pt"]
+
+
+def test_torchrun_launches_the_command_line_trainer(tmp_path):
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    from tests.test_trainer import write_folder
+
+    torchrun = shutil.which("torchrun", path=os.path.dirname(sys.executable)) or shutil.which("torchrun")
+    assert torchrun, "torchrun comes with torch"
+    data = write_folder(tmp_path / "data")
+    command = [torchrun, "--standalone", "--nproc_per_node", "2", "-m", "medgan_aug.cli", "train"]
+    command += ["--data", str(data), "--outdir", str(tmp_path / "run"), "--resolution", "16", "--kimg", "0.016"]
+    command += ["--batch", "4", "--cbase", "128", "--cmax", "16", "--cond", "--workers", "0", "--tick", "0.008"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["world_size"] == 2 and config["config"]["batch_gpu"] == 2
+    assert read_stats(tmp_path / "run" / "stats.jsonl")[-1]["kimg"] == 0.016
