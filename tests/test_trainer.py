@@ -10,7 +10,6 @@ import torch
 
 from medgan_aug.nets.errors import CheckpointError
 from medgan_aug.train import GANTrainer, TrainingDivergedError, read_stats, resolve_config
-from medgan_aug.train import trainer as trainer_module
 from tests.conftest import SG2ADA
 
 LOSS_KEYS = ("loss_g", "loss_d_real", "loss_d_fake", "r1_penalty", "pl_penalty", "p", "r_t")
@@ -188,10 +187,6 @@ def test_resume_from_a_stylegan2_ada_snapshot_transfers_its_weights(tmp_path):
     assert torch.equal(trainer.G_ema.synthesis.b16.conv1.weight, weight)
     assert trainer.cur_nimg == 0
     trainer.train(kimg=0.008)
-
-
-def test_module_exports():
-    assert trainer_module.AUGMENT_MODES == ("ada", "fixed", "noaug")
 
 
 def write_folder(root, classes=("benign", "malignant"), per_class=4):
