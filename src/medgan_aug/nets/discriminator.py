@@ -16,8 +16,8 @@ from .layers import (
     Conv2dLayer,
     FullyConnectedLayer,
     MinibatchStdLayer,
+    block_format,
     register_resample_filter,
-    resolve_dtype,
 )
 from .mapping import MappingNetwork
 from .synthesis import block_channels, check_architecture, check_resolution, fp16_resolution
@@ -124,9 +124,7 @@ class DiscriminatorBlock(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Run the block on features ``x`` (``None`` in the first block) and the image ``img``."""
         device = img.device if img is not None else x.device
-        dtype = resolve_dtype(self.use_fp16, force_fp32, device)
-        channels_last = self.channels_last and dtype == torch.float16
-        memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        dtype, memory_format = block_format(self.use_fp16, self.channels_last, force_fp32, device)
         if x is not None:
             x = x.to(dtype=dtype, memory_format=memory_format)
 

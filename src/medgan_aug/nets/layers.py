@@ -20,8 +20,8 @@ __all__ = [
     "Conv2dLayer",
     "FullyConnectedLayer",
     "MinibatchStdLayer",
+    "block_format",
     "normalize_2nd_moment",
-    "resolve_dtype",
 ]
 
 DEFAULT_RESAMPLE_FILTER = (1, 3, 3, 1)
@@ -47,9 +47,17 @@ def normalize_2nd_moment(x: torch.Tensor, dim: int = 1, eps: float = 1e-8) -> to
     return x * (x.square().mean(dim=dim, keepdim=True) + eps).rsqrt()
 
 
-def resolve_dtype(use_fp16: bool, force_fp32: bool, device: torch.device) -> torch.dtype:
-    """float16 for a block flagged ``use_fp16`` on CUDA, float32 everywhere else."""
-    return torch.float16 if use_fp16 and not force_fp32 and device.type == "cuda" else torch.float32
+def block_format(
+    use_fp16: bool, channels_last: bool, force_fp32: bool, device: torch.device
+) -> tuple[torch.dtype, torch.memory_format]:
+    """Dtype and memory format of a block's activations.
+
+    float16 for a block flagged ``use_fp16`` on CUDA (channels-last if the
+    block asks for it), float32 in contiguous format everywhere else.
+    """
+    if use_fp16 and not force_fp32 and device.type == "cuda":
+        return torch.float16, torch.channels_last if channels_last else torch.contiguous_format
+    return torch.float32, torch.contiguous_format
 
 
 def initial_weight(out_channels: int, in_channels: int, kernel_size: int, channels_last: bool) -> torch.Tensor:

@@ -13,9 +13,9 @@ from .layers import (
     DEFAULT_RESAMPLE_FILTER,
     Conv2dLayer,
     FullyConnectedLayer,
+    block_format,
     initial_weight,
     register_resample_filter,
-    resolve_dtype,
 )
 
 __all__ = [
@@ -286,9 +286,7 @@ class SynthesisBlock(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Run on features ``x`` and the running image ``img``; ``ws`` is ``[N, num_conv + num_torgb, w_dim]``."""
         w_iter = iter(ws.unbind(dim=1))
-        dtype = resolve_dtype(self.use_fp16, force_fp32, ws.device)
-        channels_last = self.channels_last and dtype == torch.float16
-        memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        dtype, memory_format = block_format(self.use_fp16, self.channels_last, force_fp32, ws.device)
         if fused_modconv is None:
             # Per-sample weights in one grouped convolution are cheapest for CUDA
             # inference in float32; in training, in float16 and on CPUs (oneDNN's
