@@ -11,7 +11,6 @@ import copy
 import math
 import os
 import re
-import tempfile
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from typing import Any, ClassVar, TypeVar
 import torch
 from torch import nn
 
+from .._files import atomic_write
 from .errors import CheckpointError, StateDictMismatchError
 
 __all__ = [
@@ -62,20 +62,7 @@ def atomic_save(obj: Any, path: str | os.PathLike[str]) -> Path:
     pathlib.Path
         ``path``.
     """
-    path = Path(path)
-    if not path.parent.is_dir():
-        raise FileNotFoundError(f"directory of checkpoint path {str(path)!r} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write(path, lambda f: torch.save(obj, f))
 
 
 def convert_color_channels(

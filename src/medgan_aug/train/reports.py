@@ -5,27 +5,16 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
+from .._files import atomic_write
+
 __all__ = ["append_stats", "plot_curves", "read_stats", "save_image_grid"]
-
-
-def _atomic_write(path: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def append_stats(path: str | os.PathLike[str], row: dict[str, Any]) -> None:
@@ -58,7 +47,7 @@ def save_image_grid(images: torch.Tensor, path: str | os.PathLike[str], columns:
     grid = grid.reshape(rows, columns, c, h, w).permute(0, 3, 1, 4, 2).reshape(rows * h, columns * w, c).numpy()
     mode = "L" if c == 1 else "RGB"
     image = Image.fromarray(grid[:, :, 0] if c == 1 else grid, mode=mode)
-    _atomic_write(Path(path), lambda tmp: image.save(tmp, format="PNG"))
+    atomic_write(path, lambda f: image.save(f, format="PNG"))
 
 
 _COLOURS = [(31, 119, 180), (214, 39, 40), (44, 160, 44), (255, 127, 14), (148, 103, 189)]
@@ -80,7 +69,7 @@ def plot_curves(
     x = list(x)
     if not values or len(x) < 1:
         draw.text((left, top), f"{title}: no data yet", fill="black")
-        _atomic_write(Path(path), lambda tmp: image.save(tmp, format="PNG"))
+        atomic_write(path, lambda f: image.save(f, format="PNG"))
         return
     y0, y1 = min(values), max(values)
     if y0 == y1:
@@ -113,4 +102,4 @@ def plot_curves(
         elif points:
             draw.ellipse([points[0][0] - 2, points[0][1] - 2, points[0][0] + 2, points[0][1] + 2], fill=colour)
         draw.text((width - right - 150, top + 6 + 14 * i), name, fill=colour)
-    _atomic_write(Path(path), lambda tmp: image.save(tmp, format="PNG"))
+    atomic_write(path, lambda f: image.save(f, format="PNG"))

@@ -15,6 +15,7 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader, Dataset
 
+from .._files import atomic_write
 from ..augment import PRESETS, AdaController, AdaptiveAugment
 from ..nets import StyleDiscriminator, StyleGenerator, atomic_save, load_stylegan2_ada
 from ..nets.errors import CheckpointError
@@ -423,10 +424,8 @@ class GANTrainer:
         describe = getattr(self.dataset, "describe", None)
         if callable(describe):
             info["dataset"] = describe()
-        path = self.outdir / "config.json"
-        tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(info, indent=2, default=str))
-        tmp.replace(path)
+        text = json.dumps(info, indent=2, default=str).encode()
+        atomic_write(self.outdir / "config.json", lambda f: f.write(text))
         if not (self.outdir / "reals.png").exists():
             count = min(32, len(self.dataset))
             reals = torch.stack([self.dataset[i][0] for i in range(count)])
