@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from ..nets.synthesis import check_resolution
 from .images import IMAGE_EXTENSIONS, RESIZE_MODES, ResizeMode, image_channels, load_image, resize_square
 
 __all__ = ["LABEL_SOURCES", "ImageFolderDataset", "LabelSource"]
@@ -186,10 +187,7 @@ class ImageFolderDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
         mirror: bool = False,
         max_images: int | None = None,
     ) -> None:
-        if isinstance(resolution, bool) or not isinstance(resolution, int) or resolution < 4:
-            raise ValueError(f"resolution must be a power of two >= 4, got {resolution!r}")
-        if resolution & (resolution - 1):
-            raise ValueError(f"resolution must be a power of two >= 4, got {resolution}")
+        check_resolution(resolution, "resolution")
         if resize not in RESIZE_MODES:
             raise ValueError(f"resize must be one of {RESIZE_MODES}, got {resize!r}")
         if labels not in LABEL_SOURCES:

@@ -33,10 +33,10 @@ ARCHITECTURES = ("orig", "skip", "resnet")
 NOISE_MODES = ("random", "const", "none")
 
 
-def check_resolution(img_resolution: int) -> int:
-    """Return log2 of ``img_resolution``, which must be a power of two of at least 4."""
+def check_resolution(img_resolution: int, name: str = "img_resolution") -> int:
+    """Return log2 of ``img_resolution``, which must be a power of two of at least 4 (errors name it ``name``)."""
     if not isinstance(img_resolution, int) or img_resolution < 4 or img_resolution & (img_resolution - 1):
-        raise ValueError(f"img_resolution must be a power of two >= 4, got {img_resolution!r}")
+        raise ValueError(f"{name} must be a power of two >= 4, got {img_resolution!r}")
     return img_resolution.bit_length() - 1
 
 
