@@ -31,6 +31,10 @@ AUGMENT_MODES = ("ada", "fixed", "noaug")
 TRAINING_FORMAT = "medgan-aug.training"
 
 
+# Per-tick sums of the loss statistics and their sample counts, by name.
+_Totals = dict[str, tuple[torch.Tensor, int]]
+
+
 class TrainingDivergedError(RuntimeError):
     """A loss became NaN or infinite; the run stopped before writing anything from the bad state."""
 
@@ -315,7 +319,7 @@ class GANTrainer:
             generator=torch.Generator().manual_seed(self.seed * self.world + self.rank),
         )
 
-    def _step(self, real_img: torch.Tensor, real_c: torch.Tensor, totals: dict[str, list[float]]) -> None:
+    def _step(self, real_img: torch.Tensor, real_c: torch.Tensor, totals: _Totals) -> None:
         config = self.config
         conditional = config.c_dim > 0
         real_chunks = real_img.to(self.device).split(config.batch_gpu)
@@ -338,11 +342,11 @@ class GANTrainer:
                     gen_c,
                     gain=phase.interval / self.rounds,
                 )
+                # Sums stay on the device until the tick ends: reading them here would sync every round.
                 for key, value in vars(stats).items():
                     if value is not None and "logits" not in key:
-                        entry = totals.setdefault(key, [0.0, 0.0])
-                        entry[0] += float(value.sum())
-                        entry[1] += value.numel()
+                        total, count = totals.get(key, (0.0, 0))
+                        totals[key] = (total + value.sum().double(), count + value.numel())
                 if phase.name in ("Dmain", "Dboth") and stats.real_logits is not None:
                     real_logits.append(stats.real_logits)
             phase.module.requires_grad_(False)
@@ -379,7 +383,7 @@ class GANTrainer:
         loader = iter(self._loader())
         last_checkpoint = None
         tick_start_nimg, tick_start_time = self.cur_nimg, time.perf_counter()
-        totals: dict[str, list[float]] = {}
+        totals: _Totals = {}
         done = self.cur_nimg >= total_nimg
         while not done:
             real_img, real_c = next(loader)
@@ -449,8 +453,8 @@ class GANTrainer:
             images.append(self.G_ema(z[i : i + self.config.batch_gpu], ci, noise_mode="const").cpu())
         return torch.cat(images)
 
-    def _tick_row(self, totals: dict[str, list[float]], start_nimg: int, start_time: float) -> dict[str, Any]:
-        means = {key: total / count for key, (total, count) in totals.items() if count}
+    def _tick_row(self, totals: _Totals, start_nimg: int, start_time: float) -> dict[str, Any]:
+        means = {key: float(total) / count for key, (total, count) in totals.items() if count}
         if self.world > 1:
             keys = sorted(means)
             values = torch.tensor([means[k] for k in keys], dtype=torch.float64, device=self.device)
