@@ -11,14 +11,15 @@ nets
 augment
     Adaptive discriminator augmentation (ADA) and its probability controller.
 data
-    Training images: decoding (8/16-bit PNG, JPEG), square resizing, image folders with labels.
+    Training data: 3-D volumes (NRRD, DICOM) cut into labelled planes, 2-D image preparation (PNG, JPEG,
+    DICOM), intensity windows, all-or-nothing dataset folders with manifests, image folders with labels.
 train
     The GAN trainer: configuration presets, losses, EMA, checkpoints and reports.
 """
 
 from . import augment, data, nets, ops, train
 from .augment import AdaController, AdaptiveAugment
-from .data import ImageFolderDataset
+from .data import ImageFolderDataset, Volume, VolumeSlicer, prepare_images, read_volume
 from .nets import (
     CheckpointError,
     StateDictMismatchError,
@@ -43,6 +44,8 @@ __all__ = [
     "StyleGenerator",
     "TrainConfig",
     "UnsafeCheckpointError",
+    "Volume",
+    "VolumeSlicer",
     "__version__",
     "augment",
     "data",
@@ -50,6 +53,8 @@ __all__ = [
     "load_stylegan2_ada",
     "nets",
     "ops",
+    "prepare_images",
+    "read_volume",
     "resolve_config",
     "train",
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 __all__ = ["main"]
 
@@ -153,6 +153,289 @@ def _add_train_parser(commands: argparse._SubParsersAction) -> None:
     train.set_defaults(func=_train)
 
 
+def _prepare(args: argparse.Namespace) -> int:
+    import os
+    from pathlib import Path
+
+    from .data import prepare_images
+    from .data.images import IMAGE_EXTENSIONS
+    from .data.prepare import _is_dicom
+
+    def scan(folder: Path) -> list[Path]:
+        # Hidden files and folders are skipped as ImageFolderDataset does; DICOM files often have no extension,
+        # so extension-less files count when they carry the DICOM signature (DICOMDIR indexes hold no image).
+        found = []
+        for parent, dirnames, filenames in os.walk(folder):
+            dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+            for name in filenames:
+                path = Path(parent, name)
+                suffix = path.suffix.lower()
+                if name.startswith(".") or name == "DICOMDIR":
+                    continue
+                if suffix in (*IMAGE_EXTENSIONS, ".dcm") or (not suffix and _is_dicom(path)):
+                    found.append(path)
+        return sorted(found)
+
+    try:
+        paths: list[Path] = []
+        for given in map(Path, args.images):
+            if given.is_dir():
+                found = scan(given)
+                if not found:
+                    raise ValueError(f"no PNG, JPEG or DICOM files found under {given}")
+                paths.extend(found)
+            elif given.exists():
+                paths.append(given)
+            else:
+                raise FileNotFoundError(f"{given} does not exist")
+        out = prepare_images(
+            paths,
+            args.out,
+            size=args.size,
+            resize=args.resize,
+            window=args.window,
+            percentiles=args.percentiles,
+            bits=args.bits,
+            rgb=args.rgb,
+            labels=args.labels,
+            split=args.split,
+            seed=args.seed,
+            manifest=args.manifest,
+            overwrite=args.overwrite,
+            progress=not args.no_progress,
+        )
+    except (ValueError, OSError, ImportError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"prepared {len(paths)} images in {out}")
+    return 0
+
+
+def _numbers(count: int, meaning: str) -> Callable[[str], tuple[float, ...]]:
+    """An argparse type for ``count`` comma-separated numbers."""
+
+    def parse(text: str) -> tuple[float, ...]:
+        try:
+            values = tuple(float(part) for part in text.split(","))
+        except ValueError:
+            values = ()
+        if len(values) != count:
+            raise argparse.ArgumentTypeError(f"expected {count} comma-separated numbers ({meaning}), got {text!r}")
+        return values
+
+    return parse
+
+
+# Options whose values may start with '-' (tilt ranges like -20:20:5, window centres like -600,1500), which
+# argparse would otherwise take for options.
+_SIGNED_VALUE_OPTIONS = ("--angles", "--window")
+
+
+def _attach_signed_values(argv: Sequence[str]) -> list[str]:
+    attached: list[str] = []
+    values = iter(argv)
+    for arg in values:
+        if arg in _SIGNED_VALUE_OPTIONS:
+            value = next(values, None)
+            if value is not None and value.startswith("-") and value[1:2].isdigit():
+                attached.append(f"{arg}={value}")
+                continue
+            attached.append(arg)
+            if value is not None:
+                attached.append(value)
+            continue
+        attached.append(arg)
+    return attached
+
+
+def _add_prepare_parser(commands: argparse._SubParsersAction) -> None:
+    prepare = commands.add_parser(
+        "prepare",
+        help="window, resize and encode 2D images (PNG, JPEG, DICOM) into a training folder",
+        description="Map raw intensities to [0, 1] (--window, --percentiles, the DICOM header's window, or the "
+        "full 8/16-bit range), resize to a square and write PNGs into class folders with a manifest. "
+        "The output folder appears only once complete.",
+    )
+    prepare.add_argument("images", nargs="+", help="image files, or folders searched recursively")
+    prepare.add_argument("--out", required=True, help="dataset folder to create")
+    prepare.add_argument("--size", type=int, default=512, help="side of the square output images")
+    fit = prepare.add_mutually_exclusive_group()
+    fit.add_argument(
+        "--letterbox",
+        dest="resize",
+        action="store_const",
+        const="letterbox",
+        help="same as --resize letterbox (the default)",
+    )
+    fit.add_argument("--resize", dest="resize", choices=["letterbox", "center-crop", "stretch"])
+    prepare.add_argument(
+        "--window",
+        type=_numbers(2, "center,width"),
+        help="intensity window C,W in raw units, e.g. 40,400 or -600,1500",
+    )
+    prepare.add_argument("--percentiles", type=_numbers(2, "low,high"), help="per-image window, e.g. 0.5,99.5")
+    prepare.add_argument("--bits", type=int, default=8, choices=[8, 16], help="bits per channel (colour needs 8)")
+    prepare.add_argument("--rgb", action="store_true", help="write grayscale images with three channels")
+    prepare.add_argument("--labels", default="parent", choices=["parent", "none"], help="class = parent folder name")
+    prepare.add_argument(
+        "--split",
+        type=_numbers(3, "train,val,test"),
+        help="train,val,test fractions, e.g. 0.8,0.1,0.1 (the patient id is the file stem)",
+    )
+    prepare.add_argument("--seed", type=int, default=0, help="seed of the patient split")
+    prepare.add_argument("--manifest", default="csv", choices=["csv", "json"])
+    prepare.add_argument("--overwrite", action="store_true", help="replace a non-empty --out folder")
+    prepare.add_argument("--no-progress", action="store_true", help="no progress bar")
+    prepare.set_defaults(func=_prepare, resize="letterbox")
+
+
+def _parse_view_axes(specs: Sequence[str]) -> dict:
+    from .data import ViewAxes
+
+    views = {}
+    for spec in specs:
+        name, _, axes = spec.partition("=")
+        parts = axes.split(",")
+        flags = set(parts[3:])
+        if not name or len(parts) < 3 or not flags <= {"flip_rows", "flip_cols"}:
+            raise ValueError(f"--view-axes expects NAME=NORMAL,ROWS,COLS[,flip_rows][,flip_cols], got {spec!r}")
+        try:
+            normal, rows, cols = (int(p) for p in parts[:3])
+        except ValueError:
+            raise ValueError(f"--view-axes: axes must be 0, 1 or 2, got {spec!r}") from None
+        views[name] = ViewAxes(normal, rows, cols, "flip_rows" in flags, "flip_cols" in flags)
+    return views
+
+
+def _mask_path(volume: str, suffix: str) -> str:
+    from pathlib import Path
+
+    path = Path(volume)
+    for extension in (".nrrd", ".nhdr"):
+        if path.name.lower().endswith(extension):
+            return str(path.with_name(path.name[: -len(extension)] + suffix + path.name[-len(extension) :]))
+    return str(path.with_name(path.name + suffix))
+
+
+def _slice(args: argparse.Namespace) -> int:
+    import re
+
+    from .data import VolumeSlicer, parse_angles
+
+    try:
+        size = tuple(int(s) for s in args.size.lower().split("x"))
+        slicer = VolumeSlicer(
+            args.views.split(","),
+            parse_angles(args.angles),
+            tilt_axis=args.tilt_axis,
+            size=size[0] if len(size) == 1 else size,
+            pixel_size=args.pixel_size,
+            slice_spacing=args.slice_spacing,
+            interpolation=args.interpolation,
+            every=args.every,
+            skip=args.skip,
+            noise_margin=args.noise_margin,
+            min_informative=args.min_informative,
+            informative_threshold=args.informative_threshold,
+            noise_label=args.noise_label,
+            label_format=args.label_format,
+            window=args.window,
+            percentiles=args.percentiles,
+            tile=args.tile,
+            overlap=args.overlap,
+            pad=args.pad,
+            min_foreground=args.min_foreground,
+            view_axes=_parse_view_axes(args.view_axes),
+        )
+        masks = None if args.mask_suffix is None else [_mask_path(v, args.mask_suffix) for v in args.volumes]
+        patient_ids = None
+        if args.patient_regex is not None:
+            pattern = re.compile(args.patient_regex)
+
+            def patient_ids(source: str) -> str:
+                match = pattern.search(source)
+                if match is None:
+                    raise ValueError(f"--patient-regex {args.patient_regex!r} does not match {source}")
+                return match.group(1) if pattern.groups else match.group(0)
+
+        out = slicer.write(
+            args.volumes,
+            args.out,
+            masks=masks,
+            patient_ids=patient_ids,
+            split=args.split,
+            seed=args.seed,
+            bits=args.bits,
+            rgb=args.rgb,
+            manifest=args.manifest,
+            overwrite=args.overwrite,
+            progress=not args.no_progress,
+        )
+    except (ValueError, FileNotFoundError, FileExistsError, re.error) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"wrote {out}")
+    return 0
+
+
+def _add_slice_parser(commands: argparse._SubParsersAction) -> None:
+    from .data.planes import TILT_AXES
+    from .data.tiling import PAD_MODES
+    from .data.volume_slicer import INTERPOLATION_ORDERS
+
+    slice_ = commands.add_parser(
+        "slice",
+        help="cut labelled 2-D planes (views, oblique tilts) from 3-D NRRD volumes or DICOM series",
+        description="Cut 2-D training planes from 3-D volumes (NRRD files or DICOM series folders) into a folder of "
+        "class subfolders of PNG with a manifest. Written to a temporary folder and moved into place when complete.",
+    )
+    slice_.add_argument("volumes", nargs="+", help="NRRD files (.nrrd/.nhdr) or DICOM series folders")
+    slice_.add_argument("--out", required=True, help="output folder")
+    slice_.add_argument("--views", default="coronal,sagittal", help="comma-separated views (default coronal,sagittal)")
+    slice_.add_argument("--angles", default="0", help="tilts in degrees: START:STOP:STEP (inclusive) or a list")
+    slice_.add_argument("--tilt-axis", default="rows", choices=TILT_AXES, help="in-plane axis the tilt rotates about")
+    slice_.add_argument("--size", default="256", help="image size: N or HxW pixels")
+    slice_.add_argument("--pixel-size", type=float, help="output pixel size in mm (default: fit the field of view)")
+    slice_.add_argument("--slice-spacing", type=float, help="mm between slices (default: the voxel spacing)")
+    slice_.add_argument("--interpolation", default="linear", choices=list(INTERPOLATION_ORDERS))
+    slice_.add_argument("--every", type=int, default=1, help="keep every k-th slice")
+    slice_.add_argument("--skip", type=int, default=0, help="drop this many slices at each end")
+    slice_.add_argument("--noise-margin", type=int, default=0, help="label the first/last N slices as noise")
+    slice_.add_argument("--min-informative", type=float, help="label planes with fewer informative pixels as noise")
+    slice_.add_argument("--informative-threshold", type=float, default=0.05, help="windowed intensity (0-1)")
+    slice_.add_argument("--noise-label", default="noise", help="class name of uninformative planes")
+    slice_.add_argument("--label-format", default="{view}", help="class name, e.g. '{view}' or '{view}_{angle:+.0f}'")
+    slice_.add_argument(
+        "--window", type=_numbers(2, "center,width"), help="intensity window C,W (default: per-volume percentiles)"
+    )
+    slice_.add_argument(
+        "--percentiles",
+        type=_numbers(2, "low,high"),
+        default=(0.5, 99.5),
+        help="per-volume percentiles mapped to black and white (default 0.5,99.5)",
+    )
+    slice_.add_argument("--tile", type=int, help="cut planes into TILE x TILE tiles")
+    slice_.add_argument("--overlap", type=int, default=0, help="pixels shared by neighbouring tiles")
+    slice_.add_argument("--pad", default="reflect", choices=PAD_MODES, help="padding of the last tiles")
+    slice_.add_argument("--mask-suffix", help="label volume beside each volume: case.nrrd -> case<SUFFIX>.nrrd")
+    slice_.add_argument("--min-foreground", type=float, default=0.0, help="drop tiles/planes with less foreground")
+    slice_.add_argument(
+        "--view-axes",
+        action="append",
+        default=[],
+        help="map a view to index axes: NAME=NORMAL,ROWS,COLS[,flip_rows][,flip_cols] (repeatable)",
+    )
+    slice_.add_argument("--bits", type=int, default=8, choices=[8, 16], help="PNG bit depth")
+    slice_.add_argument("--rgb", action="store_true", help="write 3-channel images")
+    slice_.add_argument("--split", type=_numbers(3, "train,val,test"), help="fractions by patient, e.g. 0.8,0.1,0.1")
+    slice_.add_argument("--seed", type=int, default=0, help="seed of the patient split")
+    slice_.add_argument("--patient-regex", help="patient id from the volume path: group 1, else the whole match")
+    slice_.add_argument("--manifest", default="csv", choices=["csv", "json"])
+    slice_.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+    slice_.add_argument("--no-progress", action="store_true", help="no progress bar")
+    slice_.set_defaults(func=_slice)
+
+
 def _parser() -> argparse.ArgumentParser:
     from . import __version__
 
@@ -172,12 +455,14 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--verbose", action="store_true", help="show compiler commands and output")
     build.set_defaults(func=_ops_build)
     _add_train_parser(commands)
+    _add_prepare_parser(commands)
+    _add_slice_parser(commands)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
-    args = _parser().parse_args(argv)
+    args = _parser().parse_args(_attach_signed_values(sys.argv[1:] if argv is None else argv))
     return args.func(args)
 
 

@@ -3,19 +3,60 @@
 :class:`ImageFolderDataset` serves a folder of PNG (8- or 16-bit) and JPEG images as square
 ``[C, R, R]`` tensors in [-1, 1] with optional class labels, the input of the GAN trainer.
 :func:`load_image` and :func:`resize_square` are the decoding and resizing steps it applies.
+:func:`prepare_images` builds such a folder from PNG, JPEG and DICOM files, windowing intensities with
+:class:`IntensityWindow` and writing all or nothing with :class:`DatasetWriter`.
+:class:`Volume` holds a 3-D scalar image with its geometry; :func:`read_volume` reads one from NRRD
+(:func:`read_nrrd`) or a DICOM series directory (:func:`read_dicom_series`), :func:`write_nrrd` writes it.
+:class:`VolumeSlicer` cuts labelled 2-D planes (named views, oblique tilts, tiles) out of volumes, laid out in
+physical space by :func:`plane_stack`.
 """
 
+from .dataset_writer import SPLITS, DatasetWriter, read_manifest, split_by_patient
 from .image_folder import LABEL_SOURCES, ImageFolderDataset, LabelSource
 from .images import IMAGE_EXTENSIONS, RESIZE_MODES, ResizeMode, image_channels, load_image, resize_square
+from .intensity import IntensityWindow, encode_pixels
+from .planes import DEFAULT_VIEWS, TILT_AXES, PlaneStack, TiltAxis, ViewAxes, parse_angles, plane_stack
+from .prepare import prepare_images, read_image_raw
+from .tiling import PAD_MODES, PadMode, Tile, tile_grid, tile_image
+from .volume import Volume, read_dicom_series, read_nrrd, read_volume, write_nrrd
+from .volume_slicer import INTERPOLATION_ORDERS, SlicedPlane, VolumeSlicer
 
 __all__ = [
+    "DEFAULT_VIEWS",
     "IMAGE_EXTENSIONS",
+    "INTERPOLATION_ORDERS",
     "LABEL_SOURCES",
+    "PAD_MODES",
     "RESIZE_MODES",
+    "SPLITS",
+    "TILT_AXES",
+    "DatasetWriter",
     "ImageFolderDataset",
+    "IntensityWindow",
     "LabelSource",
+    "PadMode",
+    "PlaneStack",
     "ResizeMode",
+    "SlicedPlane",
+    "Tile",
+    "TiltAxis",
+    "ViewAxes",
+    "Volume",
+    "VolumeSlicer",
+    "encode_pixels",
     "image_channels",
     "load_image",
+    "parse_angles",
+    "plane_stack",
+    "prepare_images",
+    "read_dicom_series",
+    "read_image_raw",
+    "read_manifest",
+    "read_nrrd",
+    "read_volume",
     "resize_square",
+    "split_by_patient",
+    "tile_grid",
+    "tile_image",
+    "write_nrrd",
 ]

@@ -11,4 +11,6 @@
   m.def("bias_act_grad(Tensor dy, Tensor x, Tensor b, int dim, str act, "      \
         "float alpha, float gain, float clamp, int order) -> Tensor");         \
   m.def("modulate_weight(Tensor weight, Tensor styles, bool demodulate, "      \
-        "float eps) -> (Tensor, Tensor)")
+        "float eps) -> (Tensor, Tensor)");                                     \
+  m.def("sample_planes(Tensor volume, Tensor origins, Tensor steps, "          \
+        "int height, int width, int order, float fill) -> Tensor")
