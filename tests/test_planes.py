@@ -31,6 +31,15 @@ def test_untilted_coronal_slices_sit_on_voxel_planes():
     np.testing.assert_allclose(mid[:, [0, 2]], [[9.5, 19.5]] * 30, atol=1e-12)
 
 
+@pytest.mark.parametrize("spacing", [0.1, 0.3, 0.33, 0.45, 0.7, 1.2])
+@pytest.mark.parametrize("n", [7, 30, 199, 200])
+def test_end_slices_lie_exactly_on_the_volume_faces(n, spacing):
+    # The sampler has no tolerance at the faces: a slice a rounding error outside would come out blank.
+    stack = plane_stack((5, n, 7), (1.0, spacing, 1.0), DEFAULT_VIEWS["coronal"], size=(4, 4))
+    assert stack.origins[0, 1] == 0.0 and stack.origins[-1, 1] == n - 1
+    assert np.all(stack.origins[:, 1] == np.arange(n))
+
+
 def test_default_pixel_size_fits_the_field_of_view():
     shape, spacing = (20, 30, 40), np.array([0.5, 1.0, 2.0])
     stack = plane_stack(shape, spacing, DEFAULT_VIEWS["coronal"], size=(100, 100))

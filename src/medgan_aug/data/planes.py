@@ -245,17 +245,20 @@ def plane_stack(
         raise ValueError(f"slice_indices must lie in [0, {num_slices - 1}], got {indices.min()}..{indices.max()}")
 
     down, across, normal = _tilted_frame(axes, angle, tilt_axis)
-    center = (np.asarray(shape, dtype=np.float64) - 1.0) / 2.0 * spacing
-    offsets = (indices - (num_slices - 1) / 2.0) * slice_spacing
-    centers = center + offsets[:, None] * normal
-    height, width = size
-    corner = centers - ((height - 1) / 2.0 * down + (width - 1) / 2.0 * across) * pixel_size
+    # Built in index units (the volume's centre plus whole steps) rather than by dividing millimetres by the
+    # spacing, so that an untilted view's first and last slices land exactly on index 0 and n - 1: the sampler
+    # treats the faces without tolerance, and a rounding error would blank the whole slice.
+    center = (np.asarray(shape, dtype=np.float64) - 1.0) / 2.0
+    slice_step = normal * slice_spacing / spacing
     steps = np.stack([down * pixel_size / spacing, across * pixel_size / spacing])
+    height, width = size
+    centers = center + (indices - (num_slices - 1) / 2.0)[:, None] * slice_step
+    corner = centers - (height - 1) / 2.0 * steps[0] - (width - 1) / 2.0 * steps[1]
     return PlaneStack(
-        origins=corner / spacing,
+        origins=corner,
         steps=np.broadcast_to(steps, (len(indices), 2, 3)).copy(),
         slice_indices=indices,
         num_slices=num_slices,
-        centers_mm=centers,
+        centers_mm=centers * spacing,
         pixel_size=float(pixel_size),
     )
