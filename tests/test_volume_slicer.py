@@ -297,3 +297,11 @@ def test_cli_rejects_bad_arguments(tmp_path, capsys):
         assert code == status
         assert message in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_in_memory_volumes_are_named_by_position(tmp_path):
+    volumes = [_phantom(seed=0), _phantom(seed=1)]
+    out = VolumeSlicer(["axial"], size=8).write(volumes, tmp_path / "out", progress=False)
+    rows = read_manifest(out / "manifest.csv")
+    assert {r["patient_id"] for r in rows} == {"volume000", "volume001"}
+    assert len(rows) == 2 * 18 and all(r["source"] == "<array>" for r in rows)

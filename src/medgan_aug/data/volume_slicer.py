@@ -24,7 +24,9 @@ __all__ = ["INTERPOLATION_ORDERS", "SlicedPlane", "VolumeSlicer"]
 INTERPOLATION_ORDERS: dict[str, int] = {"nearest": 0, "linear": 1, "cubic": 3}
 """Interpolation names and their B-spline orders."""
 
-_VOLUME_SUFFIXES = (".nii.gz", ".nrrd", ".nhdr")
+_VOLUME_SUFFIXES = (".nrrd", ".nhdr")
+# Volume.from_array's default source; such volumes are named by their position instead.
+_IN_MEMORY = "<array>"
 
 
 @dataclass(frozen=True)
@@ -72,7 +74,9 @@ def _as_size(size: int | tuple[int, int]) -> tuple[int, int]:
     return pair  # type: ignore[return-value]
 
 
-def _volume_stem(source: str) -> str:
+def _volume_stem(source: str, position: int) -> str:
+    if source == _IN_MEMORY:
+        return f"volume{position:03d}"
     name = Path(source).name
     for suffix in _VOLUME_SUFFIXES:
         if name.lower().endswith(suffix):
@@ -400,7 +404,7 @@ class VolumeSlicer:
             A label volume (or None) per volume, for ``min_foreground``.
         patient_ids : sequence of str or callable, optional
             Patient of each volume, or a function of the volume's source path; default the file name without
-            its extension. Volumes of one patient share one split.
+            its extension (``volume000``, ... for in-memory volumes). Volumes of one patient share one split.
         split : tuple of float, optional
             Train/val/test fractions by patient; the folder then holds ``train/``, ``val/`` and ``test/``.
         seed : int
@@ -430,7 +434,7 @@ class VolumeSlicer:
         if len(masks) != len(volumes):
             raise ValueError(f"masks has {len(masks)} entries for {len(volumes)} volumes")
         sources = [v.source if isinstance(v, Volume) else os.fspath(v) for v in volumes]
-        stems = [_volume_stem(s) for s in sources]
+        stems = [_volume_stem(s, i) for i, s in enumerate(sources)]
         if len(set(stems)) != len(stems):
             raise ValueError(f"volumes must have distinct file names (they name the images), got {stems}")
         if patient_ids is None:
