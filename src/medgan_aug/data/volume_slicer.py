@@ -227,23 +227,25 @@ class VolumeSlicer:
             raise ValueError(f"skip={self.skip} at each end leaves no slice of {num_slices}")
         return np.arange(self.skip, num_slices - self.skip, self.every)
 
+    def _stack(self, volume: Volume, view: str, angle: float) -> PlaneStack:
+        axes = self.views[view]
+        return plane_stack(
+            volume.shape,
+            volume.spacing,
+            axes,
+            angle,
+            tilt_axis=self.tilt_axis,
+            size=self.size,
+            pixel_size=self.pixel_size,
+            slice_indices=self.slice_indices(volume.shape[axes.normal]),
+            slice_spacing=self.slice_spacing,
+        )
+
     def stacks(self, volume: Volume) -> Iterator[tuple[str, float, PlaneStack]]:
         """The plane layout of every (view, angle) pair for ``volume``."""
-        for name, axes in self.views.items():
-            indices = self.slice_indices(volume.shape[axes.normal])
+        for view in self.views:
             for angle in self.angles:
-                stack = plane_stack(
-                    volume.shape,
-                    volume.spacing,
-                    axes,
-                    angle,
-                    tilt_axis=self.tilt_axis,
-                    size=self.size,
-                    pixel_size=self.pixel_size,
-                    slice_indices=indices,
-                    slice_spacing=self.slice_spacing,
-                )
-                yield name, angle, stack
+                yield view, angle, self._stack(volume, view, angle)
 
     def count(self, volume: Volume) -> int:
         """Number of planes :meth:`planes` interpolates from ``volume`` (before tiling and filtering)."""
@@ -288,18 +290,7 @@ class VolumeSlicer:
         """
         if view not in self.views:
             raise ValueError(f"view {view!r} is not one of this slicer's views {list(self.views)}")
-        axes = self.views[view]
-        stack = plane_stack(
-            volume.shape,
-            volume.spacing,
-            axes,
-            angle,
-            tilt_axis=self.tilt_axis,
-            size=self.size,
-            pixel_size=self.pixel_size,
-            slice_indices=self.slice_indices(volume.shape[axes.normal]),
-            slice_spacing=self.slice_spacing,
-        )
+        stack = self._stack(volume, view, angle)
         data = volume.data if self.order < 3 else spline_coefficients(volume.data)
         return np.stack(list(self._sample(torch.from_numpy(data), stack, self.order)))
 
