@@ -53,6 +53,16 @@ def _open(path: Path) -> Image.Image:
         raise ValueError(f"{path}: cannot read image header: {error}") from error
 
 
+def _decode(image: Image.Image, path: Path) -> np.ndarray:
+    """The pixels of an opened image as stored (palettes expanded to RGBA), naming ``path`` if decoding fails."""
+    try:
+        image.load()
+        # Palettes go through RGBA so that a transparency entry is dropped instead of triggering Pillow's warning.
+        return np.asarray(image.convert("RGBA") if image.mode in ("P", "PA") else image)
+    except Exception as error:
+        raise ValueError(f"{path}: cannot decode image: {error}") from error
+
+
 def image_channels(path: str | os.PathLike[str]) -> int:
     """Return the number of channels :func:`load_image` gives ``path``, reading only the file's header.
 
@@ -103,12 +113,7 @@ def load_image(path: str | os.PathLike[str]) -> np.ndarray:
     path = Path(path)
     with _open(path) as image:
         channels = _channels_of(image, path)
-        try:
-            image.load()
-            # Palettes go through RGBA so that a transparency entry is dropped instead of triggering Pillow's warning.
-            pixels = np.asarray(image.convert("RGBA") if image.mode in ("P", "PA") else image)
-        except Exception as error:
-            raise ValueError(f"{path}: cannot decode image: {error}") from error
+        pixels = _decode(image, path)
         mode = image.mode
     if mode == "I" and pixels.size and (pixels.min() < 0 or pixels.max() > 65535):
         raise ValueError(

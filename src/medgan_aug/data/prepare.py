@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 
 from .dataset_writer import DatasetWriter, split_by_patient
-from .images import RESIZE_MODES, ResizeMode, _channels_of, _open, resize_square
+from .images import RESIZE_MODES, ResizeMode, _channels_of, _decode, _open, resize_square
 from .intensity import IntensityWindow, encode_pixels
 
 __all__ = ["prepare_images", "read_image_raw"]
@@ -113,12 +113,7 @@ def _read_dicom(path: Path) -> _Raw:
 
 def _read_pillow(image: Image.Image, path: Path) -> _Raw:
     channels = _channels_of(image, path)
-    try:
-        image.load()
-        # Palettes go through RGBA so that a transparency entry is dropped (as in images.load_image).
-        pixels = np.asarray(image.convert("RGBA") if image.mode in ("P", "PA") else image)
-    except Exception as error:
-        raise ValueError(f"{path}: cannot decode image: {error}") from error
+    pixels = _decode(image, path)
     if image.mode in _PILLOW_16BIT:
         if pixels.size and (pixels.min() < 0 or pixels.max() > 65535):
             raise ValueError(f"{path}: values in [{pixels.min()}, {pixels.max()}], outside the 16-bit range")
