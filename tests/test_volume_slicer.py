@@ -253,12 +253,19 @@ def test_cli_slices_volumes_into_a_labelled_folder(tmp_path, capsys):
     assert main(["slice", *argv]) == 1
     assert "exists" in capsys.readouterr().err
     tiled = tmp_path / "tiles"
-    argv = [str(tmp_path / "p1.nrrd"), "--out", str(tiled), "--views", "axial", "--size", "32", "--tile", "16"]
+    argv = [str(tmp_path / "p1.nrrd"), "--out", str(tiled), "--views", "axial", "--size", "32x48", "--tile", "16"]
     argv += ["--mask-suffix", "_mask", "--min-foreground", "0.5", "--no-progress", "--view-axes", "axial=2,1,0"]
     assert main(["slice", *argv]) == 0
     rows = read_manifest(tiled / "manifest.csv")
     assert rows and all(float(r["foreground"]) >= 0.5 for r in rows)
-    assert {(r["tile_row"], r["tile_col"]) for r in rows} <= {("0", "0"), ("0", "1"), ("1", "0"), ("1", "1")}
+    assert {(r["tile_row"], r["tile_col"]) for r in rows} <= {(str(i), str(j)) for i in range(2) for j in range(3)}
+    assert {r["patient_id"] for r in rows} == {"p1"}
+    regex = [str(tmp_path / "p1.nrrd"), str(tmp_path / "p2.nrrd"), "--out", str(tmp_path / "by_regex"), "--size", "8"]
+    assert main(["slice", *regex, "--patient-regex", r"p(\d)\.nrrd", "--split", "0.5,0.5,0", "--no-progress"]) == 0
+    rows = read_manifest(tmp_path / "by_regex" / "manifest.csv")
+    assert {r["patient_id"] for r in rows} == {"1", "2"}
+    assert all(r["source"].endswith(f"p{r['patient_id']}.nrrd") for r in rows)
+    assert len({r["split"] for r in rows}) == 2
 
 
 @pytest.mark.parametrize(
@@ -289,6 +296,8 @@ def test_cli_rejects_bad_arguments(tmp_path, capsys):
         (["--window", "40"], 2, "--window"),
         (["--view-axes", "coronal=1,2"], 1, "--view-axes"),
         (["--views", "coronal,oblique"], 1, "unknown view"),
+        (["--size", "32x"], 2, "--size"),
+        (["--patient-regex", "case(\\d+)"], 1, "does not match"),
     ]:
         try:
             code = main(["slice", str(tmp_path / "v.nrrd"), "--out", str(tmp_path / "o"), *extra])

@@ -289,6 +289,17 @@ def _add_prepare_parser(commands: argparse._SubParsersAction) -> None:
     prepare.set_defaults(func=_prepare, resize="letterbox")
 
 
+def _image_size(text: str) -> int | tuple[int, int]:
+    """An argparse type for ``N`` (square) or ``HxW`` pixels."""
+    try:
+        sides = [int(part) for part in text.lower().split("x")]
+    except ValueError:
+        sides = []
+    if len(sides) not in (1, 2) or min(sides, default=0) < 1:
+        raise argparse.ArgumentTypeError(f"expected N or HxW positive pixel counts, got {text!r}")
+    return sides[0] if len(sides) == 1 else (sides[0], sides[1])
+
+
 def _parse_view_axes(specs: Sequence[str]) -> dict:
     from .data import ViewAxes
 
@@ -323,12 +334,11 @@ def _slice(args: argparse.Namespace) -> int:
     from .data import VolumeSlicer, parse_angles
 
     try:
-        size = tuple(int(s) for s in args.size.lower().split("x"))
         slicer = VolumeSlicer(
             args.views.split(","),
             parse_angles(args.angles),
             tilt_axis=args.tilt_axis,
-            size=size[0] if len(size) == 1 else size,
+            size=args.size,
             pixel_size=args.pixel_size,
             slice_spacing=args.slice_spacing,
             interpolation=args.interpolation,
@@ -394,7 +404,7 @@ def _add_slice_parser(commands: argparse._SubParsersAction) -> None:
     slice_.add_argument("--views", default="coronal,sagittal", help="comma-separated views (default coronal,sagittal)")
     slice_.add_argument("--angles", default="0", help="tilts in degrees: START:STOP:STEP (inclusive) or a list")
     slice_.add_argument("--tilt-axis", default="rows", choices=TILT_AXES, help="in-plane axis the tilt rotates about")
-    slice_.add_argument("--size", default="256", help="image size: N or HxW pixels")
+    slice_.add_argument("--size", type=_image_size, default=256, help="image size: N or HxW pixels")
     slice_.add_argument("--pixel-size", type=float, help="output pixel size in mm (default: fit the field of view)")
     slice_.add_argument("--slice-spacing", type=float, help="mm between slices (default: the voxel spacing)")
     slice_.add_argument("--interpolation", default="linear", choices=list(INTERPOLATION_ORDERS))
