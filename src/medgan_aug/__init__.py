@@ -15,11 +15,23 @@ data
     DICOM), intensity windows, all-or-nothing dataset folders with manifests, image folders with labels.
 train
     The GAN trainer: configuration presets, losses, EMA, checkpoints and reports.
+metrics
+    FID, KID, Inception Score and precision/recall through torch-fidelity, offline and with any
+    feature extractor.
 """
 
 from . import augment, data, nets, ops, train
 from .augment import AdaController, AdaptiveAugment
-from .data import ImageFolderDataset, Volume, VolumeSlicer, prepare_images, read_volume
+from .data import (
+    ImageFolderDataset,
+    Volume,
+    VolumeSlicer,
+    load_generator,
+    mix_datasets,
+    prepare_images,
+    read_volume,
+    synthesize,
+)
 from .nets import (
     CheckpointError,
     StateDictMismatchError,
@@ -33,12 +45,29 @@ from .train import GANTrainer, TrainConfig, resolve_config
 
 __version__ = "0.1.0.dev0"
 
+# The metrics pull in torch-fidelity and torchvision (about 1.7 s); they load on first use, so that slicing,
+# preparing and training start without them.
+_LAZY = {"metrics": None, "FIDScorer": "FIDScorer", "MetricsWeightsError": "MetricsWeightsError"}
+
+
+def __getattr__(name: str) -> object:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'medgan_aug' has no attribute {name!r}")
+    import importlib
+
+    module = importlib.import_module(".metrics", __name__)
+    attribute = _LAZY[name]
+    return module if attribute is None else getattr(module, attribute)
+
+
 __all__ = [
     "AdaController",
     "AdaptiveAugment",
     "CheckpointError",
+    "FIDScorer",
     "GANTrainer",
     "ImageFolderDataset",
+    "MetricsWeightsError",
     "StateDictMismatchError",
     "StyleDiscriminator",
     "StyleGenerator",
@@ -49,12 +78,16 @@ __all__ = [
     "__version__",
     "augment",
     "data",
+    "load_generator",
     "load_network",
     "load_stylegan2_ada",
+    "metrics",
+    "mix_datasets",
     "nets",
     "ops",
     "prepare_images",
     "read_volume",
     "resolve_config",
+    "synthesize",
     "train",
 ]

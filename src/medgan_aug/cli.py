@@ -446,6 +446,148 @@ def _add_slice_parser(commands: argparse._SubParsersAction) -> None:
     slice_.set_defaults(func=_slice)
 
 
+def _seed_list(text: str) -> list[int]:
+    """An argparse type for seeds: ``START-END`` (inclusive), ``a,b,c``, or a mix such as ``0-9,20``."""
+    seeds: list[int] = []
+    for part in text.split(","):
+        start, dash, end = part.strip().partition("-")
+        try:
+            first = int(start)
+            last = int(end) if dash else first
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected seeds as START-END or a,b,c, got {text!r}") from None
+        if first < 0 or last < first:
+            raise argparse.ArgumentTypeError(f"seed range {part.strip()!r} must be non-negative and increasing")
+        seeds.extend(range(first, last + 1))
+    return seeds
+
+
+def _class_list(text: str) -> list[int]:
+    """An argparse type for comma-separated class indices."""
+    try:
+        return [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated class indices, got {text!r}") from None
+
+
+def _generate(args: argparse.Namespace) -> int:
+    import torch
+
+    from .data.synthetic import load_generator, synthesize
+
+    try:
+        n = args.n
+        if args.seeds is not None:
+            if n is not None and n != len(args.seeds):
+                raise ValueError(f"--n {n} does not match the {len(args.seeds)} seeds of --seeds")
+            n = len(args.seeds)
+        if n is None:
+            raise ValueError("give the number of images with --n (or the seeds with --seeds)")
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+        G = load_generator(args.network, device=device)
+        out = synthesize(
+            G,
+            n,
+            args.out,
+            classes=args.class_index if args.class_index is not None else args.classes,
+            truncation_psi=args.psi,
+            noise_mode=args.noise_mode,
+            seeds=args.seeds,
+            batch_size=args.batch,
+            bits=args.bits,
+            rgb=args.rgb,
+            overwrite=args.overwrite,
+            allow_seed_reuse=args.allow_seed_reuse,
+            checkpoint=args.network,
+            progress=not args.no_progress,
+        )
+    except (ValueError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"wrote {n} images to {out}")
+    return 0
+
+
+def _add_generate_parser(commands: argparse._SubParsersAction) -> None:
+    generate = commands.add_parser(
+        "generate",
+        help="write synthetic images from a trained generator into a dataset folder",
+        description="Generate images from a generator checkpoint (network .pt, training-*.pt or StyleGAN2-ADA "
+        ".pkl) into class<K>/seed<SEED>.png with a manifest; the folder appears only once complete. Seeds are "
+        "recorded beside the folder so that sets generated next to each other never share a seed.",
+    )
+    generate.add_argument("--network", required=True, help="generator checkpoint: .pt (network or training) or .pkl")
+    generate.add_argument("--n", type=int, help="number of images (default: the number of --seeds)")
+    generate.add_argument("--psi", type=float, default=1.0, help="truncation psi, e.g. 0.7 (default 1: none)")
+    which = generate.add_mutually_exclusive_group()
+    which.add_argument("--class", dest="class_index", type=int, help="class index of every image")
+    which.add_argument("--classes", type=_class_list, help="spread the images evenly over these classes, e.g. 0,1")
+    generate.add_argument(
+        "--seeds", type=_seed_list, help="seeds START-END (inclusive) or a,b,c (default: the next unused ones)"
+    )
+    generate.add_argument("--out", default="synthetic", help="dataset folder to create (default ./synthetic)")
+    generate.add_argument("--bits", type=int, default=8, choices=[8, 16], help="PNG bit depth (colour needs 8)")
+    generate.add_argument("--rgb", action="store_true", help="write grayscale images with three channels")
+    generate.add_argument("--noise-mode", default="const", choices=["const", "random", "none"])
+    generate.add_argument("--batch", type=int, default=16, help="images per generator call")
+    generate.add_argument(
+        "--allow-seed-reuse", action="store_true", help="accept --seeds already used by a sibling folder"
+    )
+    generate.add_argument("--overwrite", action="store_true", help="replace a non-empty --out folder")
+    generate.add_argument("--no-progress", action="store_true", help="no progress bar")
+    generate.set_defaults(func=_generate)
+
+
+def _score(args: argparse.Namespace) -> int:
+    import json
+
+    from .metrics import FIDScorer, MetricsWeightsError
+
+    try:
+        scorer = FIDScorer(
+            args.metrics,
+            extractor=args.extractor,
+            weights=args.weights,
+            batch_size=args.batch,
+            kid_subset_size=args.kid_subset_size,
+            cache_dir=args.cache_dir,
+        )
+        results = scorer.score(args.real, args.fake)
+    except (ValueError, OSError, MetricsWeightsError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(results))
+    else:
+        print(f"{'metric':<10} value")
+        for key, value in results.items():
+            print(f"{key:<10} {value:.6g}")
+    return 0
+
+
+def _add_score_parser(commands: argparse._SubParsersAction) -> None:
+    score = commands.add_parser(
+        "score",
+        help="FID, KID, Inception Score and precision/recall of generated images against real ones",
+        description="Compare a folder of generated images with a folder of real ones through torch-fidelity. "
+        "Without network access, pass the extractor's weights file with --weights.",
+    )
+    score.add_argument("--real", required=True, help="folder of real images (PNG/JPEG, searched recursively)")
+    score.add_argument("--fake", required=True, help="folder of generated images")
+    score.add_argument("--metrics", default="fid,kid", help="comma-separated: fid, kid, isc, prc (or pr)")
+    score.add_argument("--weights", help="weights file of the feature extractor (never downloaded for timm)")
+    score.add_argument(
+        "--extractor",
+        default="inception-v3-compat",
+        help="torch-fidelity extractor name, or timm:MODEL with --weights (default inception-v3-compat)",
+    )
+    score.add_argument("--batch", type=int, default=64, help="images per extractor batch")
+    score.add_argument("--kid-subset-size", type=int, default=1000, help="images per KID subset")
+    score.add_argument("--cache-dir", help="cache the real set's features here")
+    score.add_argument("--json", action="store_true", help="print one JSON object")
+    score.set_defaults(func=_score)
+
+
 def _parser() -> argparse.ArgumentParser:
     from . import __version__
 
@@ -465,8 +607,10 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--verbose", action="store_true", help="show compiler commands and output")
     build.set_defaults(func=_ops_build)
     _add_train_parser(commands)
+    _add_generate_parser(commands)
     _add_prepare_parser(commands)
     _add_slice_parser(commands)
+    _add_score_parser(commands)
     return parser
 
 

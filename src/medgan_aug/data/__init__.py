@@ -9,14 +9,18 @@
 (:func:`read_nrrd`) or a DICOM series directory (:func:`read_dicom_series`), :func:`write_nrrd` writes it.
 :class:`VolumeSlicer` cuts labelled 2-D planes (named views, oblique tilts, tiles) out of volumes, laid out in
 physical space by :func:`plane_stack`.
+:func:`synthesize` writes generated images from a :func:`load_generator` checkpoint, keeping sibling sets' seeds
+apart; :func:`mix_datasets` indexes real and synthetic images at a chosen ratio.
 """
 
 from .dataset_writer import SPLITS, DatasetWriter, read_manifest, split_by_patient
 from .image_folder import LABEL_SOURCES, ImageFolderDataset, LabelSource
 from .images import IMAGE_EXTENSIONS, RESIZE_MODES, ResizeMode, image_channels, load_image, resize_square
 from .intensity import IntensityWindow, encode_pixels
+from .mixing import MixReport, mix_datasets, read_index
 from .planes import DEFAULT_VIEWS, TILT_AXES, PlaneStack, TiltAxis, ViewAxes, parse_angles, plane_stack
 from .prepare import prepare_images, read_image_raw
+from .synthetic import checkpoint_hash, load_generator, synthesize
 from .tiling import PAD_MODES, PadMode, Tile, tile_grid, tile_image
 from .volume import Volume, read_dicom_series, read_nrrd, read_volume, write_nrrd
 from .volume_slicer import INTERPOLATION_ORDERS, SlicedPlane, VolumeSlicer
@@ -34,6 +38,7 @@ __all__ = [
     "ImageFolderDataset",
     "IntensityWindow",
     "LabelSource",
+    "MixReport",
     "PadMode",
     "PlaneStack",
     "ResizeMode",
@@ -43,19 +48,24 @@ __all__ = [
     "ViewAxes",
     "Volume",
     "VolumeSlicer",
+    "checkpoint_hash",
     "encode_pixels",
     "image_channels",
+    "load_generator",
     "load_image",
+    "mix_datasets",
     "parse_angles",
     "plane_stack",
     "prepare_images",
     "read_dicom_series",
     "read_image_raw",
+    "read_index",
     "read_manifest",
     "read_nrrd",
     "read_volume",
     "resize_square",
     "split_by_patient",
+    "synthesize",
     "tile_grid",
     "tile_image",
     "write_nrrd",

@@ -1,0 +1,415 @@
+"""FID, KID, Inception Score and precision/recall of generated images, computed by torch-fidelity."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import urllib.error
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch_fidelity import calculate_metrics
+from torch_fidelity.metric_fid import KEY_METRIC_FID, fid_features_to_statistics, fid_statistics_to_metric
+from torch_fidelity.metric_isc import KEY_METRIC_ISC_MEAN, KEY_METRIC_ISC_STD, isc_features_to_metric
+from torch_fidelity.metric_kid import KEY_METRIC_KID_MEAN, KEY_METRIC_KID_STD, kid_features_to_metric
+from torch_fidelity.metric_prc import (
+    KEY_METRIC_F_SCORE,
+    KEY_METRIC_PRECISION,
+    KEY_METRIC_RECALL,
+    prc_features_to_metric,
+)
+from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY
+
+from .extractors import (
+    MODULE_KWARG,
+    TIMM_PREFIX,
+    TimmFeatures,
+    module_fingerprint,
+    register_module,
+    require_timm_weights,
+    timm_identity,
+)
+from .image_sets import ImageSet, ImageSetSource
+from .weights import (
+    MetricsWeightsError,
+    check_weights_available,
+    downloads_weights,
+    file_sha256,
+    missing_weights_message,
+)
+
+__all__ = ["METRICS", "FIDScorer"]
+
+METRICS: tuple[str, ...] = ("fid", "kid", "isc", "prc")
+"""The metrics :class:`FIDScorer` computes: Fréchet and kernel distances, Inception Score, precision/recall."""
+
+_ALIASES = {"pr": "prc", "is": "isc"}
+_KEYS = {
+    KEY_METRIC_FID: "fid",
+    KEY_METRIC_KID_MEAN: "kid_mean",
+    KEY_METRIC_KID_STD: "kid_std",
+    KEY_METRIC_ISC_MEAN: "isc_mean",
+    KEY_METRIC_ISC_STD: "isc_std",
+    KEY_METRIC_PRECISION: "precision",
+    KEY_METRIC_RECALL: "recall",
+    KEY_METRIC_F_SCORE: "f_score",
+}
+_ISC_SPLITS = 10
+# Part of every cache key, so that a change of how images become extractor input invalidates old entries.
+_PREPARATION_VERSION = "uint8-rgb-1"
+
+
+def _check_metrics(metrics: Sequence[str]) -> tuple[str, ...]:
+    if isinstance(metrics, str):
+        metrics = metrics.split(",")
+    names = tuple(_ALIASES.get(m.strip().lower(), m.strip().lower()) for m in metrics)
+    unknown = [m for m in names if m not in METRICS]
+    if unknown or not names:
+        raise ValueError(f"metrics must be a non-empty selection of {METRICS} ('pr' means 'prc'), got {metrics!r}")
+    return tuple(m for m in METRICS if m in names)
+
+
+def _positive_int(value: Any, name: str, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _check_counts(
+    metrics: tuple[str, ...], n_real: int, n_fake: int, kid_subset_size: int, prc_neighborhood: int
+) -> tuple[int, int]:
+    """Check both sets are large enough; return the KID subset size and the number of IS splits to use."""
+    needs = {"fid": 2, "kid": 2, "isc": 2, "prc": prc_neighborhood + 1}
+    for metric in metrics:
+        for name, count in (("fake", n_fake), ("real", n_real)):
+            if metric == "isc" and name == "real":
+                continue
+            if count < needs[metric]:
+                raise ValueError(
+                    f"the {name} set has {count} images, but {metric} needs at least {needs[metric]}"
+                    + (" (prc_neighborhood + 1)" if metric == "prc" else "")
+                )
+    if "kid" in metrics and kid_subset_size > min(n_real, n_fake):
+        warnings.warn(
+            f"kid_subset_size {kid_subset_size} exceeds the set sizes (real {n_real}, fake {n_fake}); "
+            f"using {min(n_real, n_fake)}",
+            stacklevel=3,
+        )
+        kid_subset_size = min(n_real, n_fake)
+    isc_splits = _ISC_SPLITS
+    if "isc" in metrics and n_fake < _ISC_SPLITS:
+        warnings.warn(
+            f"the fake set has {n_fake} images, fewer than {_ISC_SPLITS} Inception Score splits; using {n_fake}",
+            stacklevel=3,
+        )
+        isc_splits = n_fake
+    return kid_subset_size, isc_splits
+
+
+def _features(values: np.ndarray | torch.Tensor, name: str) -> torch.Tensor:
+    tensor = values.detach().cpu() if isinstance(values, torch.Tensor) else torch.from_numpy(np.asarray(values))
+    if tensor.dim() != 2:
+        raise ValueError(f"{name} must be a 2-D array [N, D], got shape {list(tensor.shape)}")
+    if tensor.dtype not in (torch.float32, torch.float64):
+        tensor = tensor.double()
+    if not torch.isfinite(tensor).all():
+        raise ValueError(f"{name} has non-finite values")
+    return tensor.contiguous()
+
+
+def _rename(results: dict[str, Any]) -> dict[str, float]:
+    return {_KEYS[key]: float(value) for key, value in results.items() if key in _KEYS}
+
+
+class FIDScorer:
+    """FID, KID, Inception Score and precision/recall of generated images against real ones, via torch-fidelity.
+
+    Both sets go through one feature extractor; torch-fidelity computes the metrics from the features (FID on
+    the features' mean and covariance, KID as the unbiased polynomial-kernel MMD averaged over random subsets,
+    the Inception Score from the fake set's class logits, precision/recall of Kynkäänniemi et al. with k-NN
+    balls). Images reach the extractor as uint8 RGB: grayscale is repeated into three channels, floats are
+    read as [-1, 1] (the generator's output convention). Every metric uses the same extractor and layer (with
+    Inception: the 2048-d pool features, and the logits for the Inception Score).
+
+    Parameters
+    ----------
+    metrics : sequence of str
+        Any of :data:`METRICS` (``"pr"`` means ``"prc"``), or one comma-separated string.
+    extractor : str or torch.nn.Module
+        A torch-fidelity feature extractor name (``"inception-v3-compat"``, the standard FID network, resizing
+        to 299x299 itself; ``"vgg16"``; ...), ``"timm:<model>"`` for a timm model whose pretrained weights are
+        read from ``weights`` only (see :class:`~medgan_aug.metrics.extractors.TimmFeatures`), or a module
+        mapping float32 ``[N, 3, H, W]`` images in [0, 1], at the images' own size, to ``[N, D]`` features
+        (its output serves as class logits for the Inception Score). A module is put in eval mode on
+        ``device`` while scoring; its training flag and ``requires_grad`` are restored afterwards.
+    weights : str or os.PathLike, optional
+        Weights file of the extractor (torch-fidelity's ``feature_extractor_weights_path``; the state dict for a
+        timm model). Without it, torch-fidelity's extractors load their weights from torch's hub cache
+        (``$TORCH_HOME/hub/checkpoints``) or download them there; if neither works,
+        :class:`~medgan_aug.metrics.MetricsWeightsError` is raised.
+    batch_size : int
+        Images per extractor batch.
+    device : str or torch.device, optional
+        ``"cpu"`` or a CUDA device; default CUDA when available.
+    kid_subsets : int
+        Number of random subsets KID averages over.
+    kid_subset_size : int
+        Images per KID subset; clamped, with a warning, to the smaller set's size.
+    prc_neighborhood : int
+        k of the k-nearest-neighbour balls of precision/recall.
+    cache_dir : str or os.PathLike, optional
+        Folder for torch-fidelity's cache of the real set's features and FID statistics, keyed by a hash of
+        the real set's content (file bytes of a folder, bytes of a tensor, yielded images of a dataset), the
+        extractor (name and weights file, or a module's class and state) and the image preparation. None: no
+        caching.
+    progress : bool
+        Let torch-fidelity print progress to stderr.
+
+    Raises
+    ------
+    ValueError
+        For an unknown metric or extractor, a bad number, ``weights`` with a module extractor, or ``"isc"``
+        with a timm extractor (which gives features, not class logits).
+    FileNotFoundError
+        If ``weights`` does not exist.
+    MetricsWeightsError
+        For a timm extractor without ``weights``.
+    """
+
+    def __init__(
+        self,
+        metrics: Sequence[str] = ("fid", "kid"),
+        *,
+        extractor: str | nn.Module = "inception-v3-compat",
+        weights: str | os.PathLike[str] | None = None,
+        batch_size: int = 64,
+        device: str | torch.device | None = None,
+        kid_subsets: int = 100,
+        kid_subset_size: int = 1000,
+        prc_neighborhood: int = 3,
+        cache_dir: str | os.PathLike[str] | None = None,
+        progress: bool = False,
+    ) -> None:
+        self.metrics = _check_metrics(metrics)
+        self.batch_size = _positive_int(batch_size, "batch_size")
+        self.kid_subsets = _positive_int(kid_subsets, "kid_subsets")
+        self.kid_subset_size = _positive_int(kid_subset_size, "kid_subset_size", 2)
+        self.prc_neighborhood = _positive_int(prc_neighborhood, "prc_neighborhood")
+        self.device = self._resolve_device(device)
+        self.cache_dir = None if cache_dir is None else Path(cache_dir)
+        self.progress = bool(progress)
+        self.weights = None if weights is None else Path(weights)
+        if self.weights is not None and not self.weights.is_file():
+            raise FileNotFoundError(f"weights file {self.weights} does not exist")
+
+        self._module: nn.Module | None = None
+        self._identity: str | None = None
+        if isinstance(extractor, nn.Module):
+            if self.weights is not None:
+                raise ValueError("weights applies to named extractors; load the weights into the module instead")
+            self._module = extractor
+            self.extractor_name = f"{type(extractor).__name__} module"
+        elif isinstance(extractor, str) and extractor.startswith(TIMM_PREFIX):
+            model_name = extractor[len(TIMM_PREFIX) :]
+            if "isc" in self.metrics:
+                raise ValueError(f"metric 'isc' needs class logits, but extractor {extractor!r} gives pooled features")
+            weights_path = require_timm_weights(model_name, self.weights)
+            self._module = TimmFeatures(model_name, weights_path)
+            self._identity = timm_identity(model_name, weights_path)
+            self.extractor_name = extractor
+        elif isinstance(extractor, str):
+            if extractor not in FEATURE_EXTRACTORS_REGISTRY:
+                raise ValueError(
+                    f"extractor {extractor!r} is not a torch-fidelity feature extractor "
+                    f"({', '.join(FEATURE_EXTRACTORS_REGISTRY)}), nor 'timm:<model name>', nor an nn.Module"
+                )
+            self.extractor_name = extractor
+            weights_id = "default" if self.weights is None else file_sha256(self.weights)
+            self._identity = hashlib.sha256(f"{extractor}\0{weights_id}".encode()).hexdigest()
+        else:
+            raise ValueError(f"extractor must be a name or an nn.Module, got {type(extractor).__name__}")
+
+    @staticmethod
+    def _resolve_device(device: str | torch.device | None) -> torch.device:
+        if device is None:
+            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        try:
+            resolved = torch.device(device)
+        except (RuntimeError, TypeError) as error:
+            raise ValueError(f"device: {error}") from error
+        if resolved.type not in ("cpu", "cuda"):
+            raise ValueError(f"device must be 'cpu' or a CUDA device, got {device!r}")
+        return resolved
+
+    def score(self, real: ImageSetSource, fake: ImageSetSource) -> dict[str, float]:
+        """Compute the metrics of ``fake`` images against ``real`` ones.
+
+        Parameters
+        ----------
+        real, fake : str, os.PathLike, torch.Tensor or torch.utils.data.Dataset
+            A folder searched recursively for PNG/JPEG images (8- or 16-bit, reduced to 8 bits); a tensor
+            ``[N, C, H, W]`` with C 1 or 3, uint8 or float in [-1, 1] (values outside are clipped); or a
+            dataset yielding such ``[C, H, W]`` images or ``(image, label, ...)`` tuples, like
+            :class:`~medgan_aug.ImageFolderDataset`. All images of a set must share one size.
+
+        Returns
+        -------
+        dict of str to float
+            ``"fid"``; ``"kid_mean"``, ``"kid_std"``; ``"isc_mean"``, ``"isc_std"`` (of the fake set);
+            ``"precision"``, ``"recall"``, ``"f_score"``, for the metrics asked.
+
+        Raises
+        ------
+        ValueError
+            If a set is too small for a metric (fewer than 2 images; precision/recall needs more than
+            ``prc_neighborhood``), a folder holds no images, or an image is malformed.
+        FileNotFoundError
+            If a folder does not exist.
+        MetricsWeightsError
+            If the extractor's pretrained weights are not given, not cached and cannot be downloaded.
+        """
+        real_set = ImageSet(real, "real")
+        fake_set = ImageSet(fake, "fake")
+        kid_subset_size, isc_splits = _check_counts(
+            self.metrics, len(real_set), len(fake_set), self.kid_subset_size, self.prc_neighborhood
+        )
+        cuda = self.device.type == "cuda"
+        # torch-fidelity's input1 is the generated set: precision/recall and the Inception Score rely on it.
+        kwargs: dict[str, Any] = {
+            "input1": fake_set,
+            "input2": real_set,
+            **{metric: metric in self.metrics for metric in METRICS},
+            "batch_size": self.batch_size,
+            "cuda": cuda,
+            "kid_subsets": self.kid_subsets,
+            "kid_subset_size": kid_subset_size,
+            "prc_neighborhood": self.prc_neighborhood,
+            "isc_splits": isc_splits,
+            "rng_seed": 0,
+            "verbose": self.progress,
+            # Loads in the main process: the sets are in memory or cheap to decode next to the extractor.
+            "save_cpu_ram": True,
+            "cache": self.cache_dir is not None,
+        }
+        module = self._module
+        downloads = module is None and self.weights is None and downloads_weights(self.extractor_name)
+        if module is not None:
+            identity = self._identity or module_fingerprint(module)
+            kwargs["feature_extractor"] = register_module(identity)
+            kwargs[MODULE_KWARG] = module
+        else:
+            identity = self._identity
+            kwargs["feature_extractor"] = self.extractor_name
+            if self.weights is not None:
+                kwargs["feature_extractor_weights_path"] = str(self.weights)
+            elif downloads:
+                check_weights_available(self.extractor_name)
+        if self.cache_dir is not None:
+            key = f"{real_set.fingerprint()}\0{identity}\0{_PREPARATION_VERSION}"
+            kwargs["cache_root"] = str(self.cache_dir)
+            kwargs["input2_cache_name"] = f"medgan-aug-real-{hashlib.sha256(key.encode()).hexdigest()[:32]}"
+
+        saved = None
+        if module is not None:
+            saved = (module.training, [p.requires_grad for p in module.parameters()])
+        device_context = torch.cuda.device(self.device) if cuda else contextlib.nullcontext()
+        try:
+            with device_context:
+                results = calculate_metrics(**kwargs)
+        except (urllib.error.URLError, ConnectionError, TimeoutError) as error:
+            # The download found reachable a moment ago failed after all.
+            if not downloads:
+                raise
+            raise MetricsWeightsError(missing_weights_message(self.extractor_name)) from error
+        finally:
+            if module is not None and saved is not None:
+                module.train(saved[0])
+                for parameter, flag in zip(module.parameters(), saved[1], strict=True):
+                    parameter.requires_grad_(flag)
+        return _rename(results)
+
+    @staticmethod
+    def from_features(
+        real: np.ndarray | torch.Tensor,
+        fake: np.ndarray | torch.Tensor,
+        metrics: Sequence[str] = ("fid", "kid", "prc"),
+        *,
+        fake_logits: np.ndarray | torch.Tensor | None = None,
+        kid_subsets: int = 100,
+        kid_subset_size: int = 1000,
+        prc_neighborhood: int = 3,
+        seed: int = 0,
+    ) -> dict[str, float]:
+        """Compute the metrics from feature arrays with torch-fidelity's own functions.
+
+        The results equal those of :meth:`score` (which uses ``seed`` 0) on images with these features.
+
+        Parameters
+        ----------
+        real, fake : numpy.ndarray or torch.Tensor
+            Features ``[N, D]`` of the real and the generated images (float32 and float64 are kept, other
+            types become float64).
+        metrics : sequence of str
+            Any of :data:`METRICS`; ``"isc"`` needs ``fake_logits``.
+        fake_logits : numpy.ndarray or torch.Tensor, optional
+            Class logits ``[N, K]`` of the generated images, for the Inception Score.
+        kid_subsets, kid_subset_size, prc_neighborhood : int
+            As for :class:`FIDScorer`.
+        seed : int
+            Seed of the random KID subsets and of the Inception Score's shuffling.
+
+        Returns
+        -------
+        dict of str to float
+            The same keys as :meth:`score`.
+
+        Raises
+        ------
+        ValueError
+            For arrays that are not 2-D, have different widths or non-finite values, sets too small for a
+            metric, or ``"isc"`` without ``fake_logits``.
+        """
+        metrics = _check_metrics(metrics)
+        kid_subsets = _positive_int(kid_subsets, "kid_subsets")
+        kid_subset_size = _positive_int(kid_subset_size, "kid_subset_size", 2)
+        prc_neighborhood = _positive_int(prc_neighborhood, "prc_neighborhood")
+        real_t, fake_t = _features(real, "real features"), _features(fake, "fake features")
+        if real_t.shape[1] != fake_t.shape[1]:
+            raise ValueError(f"real and fake features differ in width: {real_t.shape[1]} and {fake_t.shape[1]} columns")
+        if real_t.dtype != fake_t.dtype:
+            real_t, fake_t = real_t.double(), fake_t.double()
+        n_fake = len(fake_t)
+        logits = None
+        if "isc" in metrics:
+            if fake_logits is None:
+                raise ValueError("metric 'isc' needs fake_logits, the class logits [N, K] of the fake images")
+            logits = _features(fake_logits, "fake_logits")
+            n_fake = len(logits)
+        kid_subset_size, isc_splits = _check_counts(metrics, len(real_t), n_fake, kid_subset_size, prc_neighborhood)
+
+        results: dict[str, Any] = {}
+        if "isc" in metrics:
+            results.update(isc_features_to_metric(logits, isc_splits, True, seed))
+        if "fid" in metrics:
+            fake_stats, real_stats = fid_features_to_statistics(fake_t), fid_features_to_statistics(real_t)
+            results.update(fid_statistics_to_metric(fake_stats, real_stats, False))
+        if "kid" in metrics:
+            results.update(
+                kid_features_to_metric(
+                    fake_t,
+                    real_t,
+                    kid_subsets=kid_subsets,
+                    kid_subset_size=kid_subset_size,
+                    rng_seed=seed,
+                    verbose=False,
+                )
+            )
+        if "prc" in metrics:
+            results.update(prc_features_to_metric(fake_t, real_t, prc_neighborhood=prc_neighborhood, verbose=False))
+        return _rename(results)
