@@ -20,6 +20,7 @@ from medgan_aug.cli import main
 from medgan_aug.data import ImageFolderDataset
 from medgan_aug.metrics import FIDScorer, MetricsWeightsError
 from medgan_aug.metrics import weights as weights_module
+from tests.test_synthetic import make_generator
 
 
 def _features(n: int, d: int, shift: float, seed: int) -> np.ndarray:
@@ -388,3 +389,175 @@ def test_cli_score_reports_errors(tmp_path, capsys):
     assert captured.out == "" and captured.err.startswith("error:") and "--weights" in captured.err
     assert main([*argv, "--extractor", "vgg16", "--weights", str(tmp_path / "none.pth")]) == 1
     assert "none.pth does not exist" in capsys.readouterr().err
+
+
+# --- generators as the fake set -----------------------------------------------------------------
+
+
+def _generated(G, seeds, labels, psi: float) -> torch.Tensor:
+    """G called once on StyleGAN2-ADA generate.py's latents for ``seeds``, float output in [-1, 1]."""
+    z = torch.from_numpy(np.concatenate([np.random.RandomState(s).randn(1, G.z_dim) for s in seeds])).float()
+    c = None if labels is None else torch.nn.functional.one_hot(torch.tensor(labels), G.c_dim).float()
+    with torch.no_grad():
+        return G(z, c, truncation_psi=psi, noise_mode="const")
+
+
+@pytest.mark.parametrize(
+    ("c_dim", "classes", "psi", "labels"),
+    [
+        (0, None, 0.7, None),
+        (3, 2, 1.0, [2] * 10),
+        (3, [2, 0], 0.5, [2] * 5 + [0] * 5),
+        # A conditional generator without classes: uniform classes from default_rng(seed), seed 4 here.
+        (3, None, 1.0, list(np.random.default_rng(4).integers(3, size=10))),
+    ],
+)
+def test_score_generator_equals_score_of_the_generated_images(c_dim, classes, psi, labels):
+    G = make_generator(c_dim=c_dim)
+    real = _uint8_images(16, 1, 1)
+    scorer = FIDScorer(METRICS_NO_ISC, extractor=TinyFeatures(), kid_subset_size=8, device="cpu")
+    expected = scorer.score(real, _generated(G, range(4, 14), labels, psi))
+    got = scorer.score_generator(G, real, 10, classes=classes, truncation_psi=psi, seed=4, batch_size=10)
+    _assert_close(got, expected)
+    assert got["fid"] > 1e-3
+    # Smaller batches give the same images, up to float rounding.
+    batched = scorer.score_generator(G, real, 10, classes=classes, truncation_psi=psi, seed=4, batch_size=3)
+    assert batched["fid"] == pytest.approx(got["fid"], rel=1e-2)
+
+
+def test_score_generator_honours_psi_and_classes():
+    G = make_generator(c_dim=3)
+    real = _uint8_images(16, 1, 1)
+    scorer = FIDScorer(["fid"], extractor=TinyFeatures(), device="cpu")
+    fids = {
+        (psi, k): scorer.score_generator(G, real, 8, classes=k, truncation_psi=psi)["fid"]
+        for psi in (1.0, 0.3)
+        for k in (0, 1)
+    }
+    assert len({round(v, 6) for v in fids.values()}) == 4
+    for (psi, k), fid in fids.items():
+        assert fid == pytest.approx(scorer.score(real, _generated(G, range(8), [k] * 8, psi))["fid"], rel=1e-4)
+
+
+def _class_folders(root, counts: dict[str, int]) -> dict[str, torch.Tensor]:
+    """Grayscale 16x16 PNGs in one subfolder per class; return each class's images in sorted-path order."""
+    images = {}
+    for offset, (name, count) in enumerate(counts.items()):
+        images[name] = _uint8_images(count, 1, 20 + 7 * offset)
+        (root / name).mkdir(parents=True)
+        for i, image in enumerate(images[name].numpy()):
+            Image.fromarray(image[0]).save(root / name / f"{i:03d}.png")
+    return images
+
+
+def test_score_per_class_equals_scores_of_the_class_subsets(tmp_path):
+    real = _class_folders(tmp_path / "real", {"cyst": 6, "normal": 8, "tumour": 5})
+    dataset = ImageFolderDataset(tmp_path / "real", resolution=16, labels="folders")
+    G = make_generator(c_dim=3)
+    scorer = FIDScorer(["fid", "kid"], extractor=TinyFeatures(), kid_subset_size=5, device="cpu")
+    got = scorer.score_per_class(G, dataset, 7, seed=3, truncation_psi=0.8)
+    assert list(got) == ["cyst", "normal", "tumour"]
+    for k, name in enumerate(got):
+        expected = scorer.score(real[name], _generated(G, range(3, 10), [k] * 7, 0.8))
+        _assert_close(got[name], expected)
+    assert len({round(row["fid"], 6) for row in got.values()}) == 3
+
+
+def test_generator_scoring_rejects_bad_input(tmp_path):
+    scorer = FIDScorer(["fid"], extractor=TinyFeatures(), device="cpu")
+    real = _uint8_images(6, 1, 1)
+    plain, conditional = make_generator(), make_generator(c_dim=3)
+    for G, kwargs, match in [
+        (plain, {"classes": 1}, "unconditional"),
+        (conditional, {"classes": 3}, "out of range"),
+        (conditional, {"classes": [0, 0]}, "twice"),
+        (plain, {"seed": -1}, "seed"),
+        (plain, {"seed": 2**32 - 3}, r"exceed 2\*\*32 - 1"),
+        (plain, {"truncation_psi": float("nan")}, "truncation_psi"),
+        (plain, {"noise_mode": "loud"}, "noise_mode"),
+        (plain, {"batch_size": 0}, "batch_size"),
+    ]:
+        with pytest.raises(ValueError, match=match):
+            scorer.score_generator(G, real, 4, **kwargs)
+    with pytest.raises(ValueError, match="n must be"):
+        scorer.score_generator(plain, real, 0)
+    with pytest.raises(ValueError, match="fake set has 1 images"):
+        scorer.score_generator(plain, real, 1)
+    with pytest.raises(TypeError, match="StyleGenerator"):
+        scorer.score_generator(TinyFeatures(), real, 4)
+
+    _class_folders(tmp_path / "two", {"a": 3, "b": 3})
+    _class_folders(tmp_path / "thin", {"a": 3, "b": 1, "c": 4})
+    two = ImageFolderDataset(tmp_path / "two", resolution=16)
+    with pytest.raises(ValueError, match="conditional"):
+        scorer.score_per_class(plain, two, 4)
+    with pytest.raises(ValueError, match=r"2 classes \(a, b\) but the generator has c_dim=3"):
+        scorer.score_per_class(conditional, two, 4)
+    with pytest.raises(ValueError, match="class 'b' has 1 real images"):
+        scorer.score_per_class(conditional, ImageFolderDataset(tmp_path / "thin", resolution=16), 4)
+    with pytest.raises(ValueError, match="no class labels"):
+        scorer.score_per_class(conditional, ImageFolderDataset(tmp_path / "two", resolution=16, labels=None), 4)
+    with pytest.raises(TypeError, match="ImageFolderDataset"):
+        scorer.score_per_class(conditional, real, 4)
+
+
+def _timm_scorer(weights, metrics=("fid", "kid")) -> FIDScorer:
+    return FIDScorer(metrics, extractor="timm:test_resnet", weights=weights, kid_subset_size=6)
+
+
+def test_cli_score_network_matches_score_generator(tmp_path, timm_weights, capsys):
+    G = make_generator()
+    G.save(tmp_path / "G.pt")
+    _write_folder(tmp_path / "real", _uint8_images(8, 1, 11))
+    argv = ["score", "--real", str(tmp_path / "real"), "--network", str(tmp_path / "G.pt"), "--n", "7"]
+    argv += ["--seed", "5", "--psi", "0.6", "--extractor", "timm:test_resnet", "--weights", str(timm_weights)]
+    argv += ["--kid-subset-size", "6", "--json"]
+    assert main(argv) == 0
+    printed = json.loads(capsys.readouterr().out)
+    expected = _timm_scorer(timm_weights).score(tmp_path / "real", _generated(G, range(5, 12), None, 0.6))
+    _assert_close(printed, expected)
+
+
+def test_cli_score_per_class_json(tmp_path, timm_weights, capsys):
+    G = make_generator(c_dim=2)
+    G.save(tmp_path / "G.pt")
+    real = _class_folders(tmp_path / "real", {"benign": 6, "malignant": 7})
+    argv = ["score", "--real", str(tmp_path / "real"), "--network", str(tmp_path / "G.pt"), "--per-class"]
+    argv += ["--n", "6", "--extractor", "timm:test_resnet", "--weights", str(timm_weights), "--kid-subset-size", "6"]
+    assert main([*argv, "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert list(printed["per_class"]) == ["benign", "malignant"]
+    scorer = _timm_scorer(timm_weights)
+    for k, name in enumerate(printed["per_class"]):
+        _assert_close(printed["per_class"][name], scorer.score(real[name], _generated(G, range(6), [k] * 6, 1.0)))
+    for key, value in printed["mean"].items():
+        assert value == pytest.approx(np.mean([row[key] for row in printed["per_class"].values()]), rel=1e-12)
+
+    assert main(argv) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[0].split() == ["class", "fid", "kid_mean", "kid_std"]
+    assert [line.split()[0] for line in table[1:]] == ["benign", "malignant", "mean"]
+    assert float(table[1].split()[1]) == pytest.approx(printed["per_class"]["benign"]["fid"], rel=1e-5)
+
+
+def test_cli_score_network_errors(tmp_path, timm_weights, capsys):
+    make_generator().save(tmp_path / "G.pt")
+    _class_folders(tmp_path / "real", {"a": 3, "b": 3})
+    base = [
+        "score",
+        "--real",
+        str(tmp_path / "real"),
+        "--extractor",
+        "timm:test_resnet",
+        "--weights",
+        str(timm_weights),
+    ]
+    assert main([*base, "--network", str(tmp_path / "G.pt"), "--per-class"]) == 1
+    assert "needs a conditional network" in capsys.readouterr().err
+    assert main([*base, "--fake", str(tmp_path / "real"), "--n", "5", "--per-class"]) == 1
+    assert "--n, --per-class apply to --network only" in capsys.readouterr().err
+    assert main([*base, "--network", str(tmp_path / "missing.pt")]) == 1
+    assert "missing.pt" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main([*base, "--fake", str(tmp_path / "real"), "--network", str(tmp_path / "G.pt")])
+    assert "not allowed with argument" in capsys.readouterr().err

@@ -102,6 +102,7 @@ def _train(args: argparse.Namespace) -> int:
             kimg_per_tick=args.tick,
             snapshot_ticks=args.snap,
             num_workers=args.workers,
+            metrics=_metric_tracker(args),
         )
         checkpoint = trainer.train()
         if trainer.rank == 0:
@@ -113,6 +114,42 @@ def _train(args: argparse.Namespace) -> int:
     finally:
         if dist.is_available() and dist.is_initialized():
             dist.destroy_process_group()
+
+
+def _metric_tracker(args: argparse.Namespace) -> object:
+    """The MetricTracker that ``train --metrics`` asks for, or None."""
+    if args.metrics is None:
+        if args.patience is not None:
+            raise ValueError("--patience needs --metrics")
+        return None
+    from pathlib import Path
+
+    from .metrics import FIDScorer, MetricsWeightsError
+    from .metrics.weights import check_weights_available, downloads_weights
+    from .train import MetricTracker
+
+    if args.metric_weights is None and downloads_weights(args.metric_extractor):
+        # Found out now rather than at the first evaluation, after the networks are built and a tick has run.
+        try:
+            check_weights_available(args.metric_extractor)
+        except MetricsWeightsError as error:
+            hint = "for medgan-aug train pass the file as --metric-weights PATH"
+            raise ValueError(f"--metrics: {error}; {hint}") from error
+    scorer = FIDScorer(
+        args.metrics,
+        extractor=args.metric_extractor,
+        weights=args.metric_weights,
+        # The real set's statistics are computed once per run and reused at every evaluation.
+        cache_dir=Path(args.outdir) / "metric-cache",
+    )
+    names = [name.strip() for name in args.metrics.split(",")]
+    return MetricTracker(
+        scorer,
+        every_ticks=args.metric_ticks,
+        num_samples=args.metric_samples,
+        key="fid" if "fid" in names else "kid_mean",
+        patience=args.patience,
+    )
 
 
 def _add_train_parser(commands: argparse._SubParsersAction) -> None:
@@ -150,6 +187,12 @@ def _add_train_parser(commands: argparse._SubParsersAction) -> None:
     train.add_argument("--tick", type=float, default=4.0, help="kimg per tick (report interval)")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--workers", type=int, default=2, help="data-loading processes")
+    train.add_argument("--metrics", help="score G_ema during training, e.g. fid or fid,kid (default: none)")
+    train.add_argument("--metric-ticks", type=int, default=10, help="ticks between evaluations (and the last)")
+    train.add_argument("--metric-samples", type=int, default=1000, help="generated images per evaluation")
+    train.add_argument("--metric-extractor", default="inception-v3-compat", help="feature extractor (or timm:NAME)")
+    train.add_argument("--metric-weights", help="local weights file of the extractor (offline use)")
+    train.add_argument("--patience", type=int, help="stop after N evaluations without a better score")
     train.set_defaults(func=_train)
 
 
@@ -543,7 +586,17 @@ def _score(args: argparse.Namespace) -> int:
 
     from .metrics import FIDScorer, MetricsWeightsError
 
+    per_class: dict[str, dict[str, float]] = {}
     try:
+        generation = {"--n": args.n, "--psi": args.psi, "--class": args.class_index, "--seed": args.seed}
+        if args.network is None:
+            given = [flag for flag, value in generation.items() if value is not None]
+            if args.per_class:
+                given.append("--per-class")
+            if given:
+                raise ValueError(f"{', '.join(given)} apply to --network only")
+        if args.per_class and args.class_index is not None:
+            raise ValueError("--per-class scores every class; drop --class")
         scorer = FIDScorer(
             args.metrics,
             extractor=args.extractor,
@@ -552,12 +605,36 @@ def _score(args: argparse.Namespace) -> int:
             kid_subset_size=args.kid_subset_size,
             cache_dir=args.cache_dir,
         )
-        results = scorer.score(args.real, args.fake)
+        if args.network is None:
+            results = scorer.score(args.real, args.fake)
+        else:
+            from .data import ImageFolderDataset, load_generator
+
+            G = load_generator(args.network, device=scorer.device)
+            n = 1000 if args.n is None else args.n
+            sampling = {
+                "truncation_psi": 1.0 if args.psi is None else args.psi,
+                "seed": 0 if args.seed is None else args.seed,
+            }
+            if args.per_class:
+                if G.c_dim == 0:
+                    raise ValueError(f"--per-class needs a conditional network, but {args.network} has no classes")
+                real = ImageFolderDataset(args.real, G.img_resolution, labels="folders")
+                per_class = scorer.score_per_class(G, real, n, **sampling)
+                rows = list(per_class.values())
+                results = {key: sum(row[key] for row in rows) / len(rows) for key in rows[0]}
+            else:
+                results = scorer.score_generator(G, args.real, n, classes=args.class_index, **sampling)
     except (ValueError, OSError, MetricsWeightsError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     if args.json:
-        print(json.dumps(results))
+        print(json.dumps({"per_class": per_class, "mean": results, "n_per_class": n} if per_class else results))
+    elif per_class:
+        width = max(10, *(len(name) + 1 for name in per_class))
+        print(f"{'class':<{width}}" + "".join(f"{key:>12}" for key in results))
+        for name, row in [*per_class.items(), ("mean", results)]:
+            print(f"{name:<{width}}" + "".join(f"{row[key]:>12.6g}" for key in results))
     else:
         print(f"{'metric':<10} value")
         for key, value in results.items():
@@ -569,11 +646,31 @@ def _add_score_parser(commands: argparse._SubParsersAction) -> None:
     score = commands.add_parser(
         "score",
         help="FID, KID, Inception Score and precision/recall of generated images against real ones",
-        description="Compare a folder of generated images with a folder of real ones through torch-fidelity. "
-        "Without network access, pass the extractor's weights file with --weights.",
+        description="Compare generated images (a folder, or --network to generate them in memory) with a folder "
+        "of real ones through torch-fidelity. Without network access, pass the extractor's weights file with "
+        "--weights.",
     )
     score.add_argument("--real", required=True, help="folder of real images (PNG/JPEG, searched recursively)")
-    score.add_argument("--fake", required=True, help="folder of generated images")
+    fake = score.add_mutually_exclusive_group(required=True)
+    fake.add_argument("--fake", help="folder of generated images")
+    fake.add_argument(
+        "--network", help="generator checkpoint (.pt network or training, or .pkl) to generate the fake set from"
+    )
+    score.add_argument("--n", type=int, help="with --network: images to generate (per class with --per-class; 1000)")
+    score.add_argument("--psi", type=float, help="with --network: truncation psi (default 1: none)")
+    score.add_argument(
+        "--class",
+        dest="class_index",
+        type=int,
+        help="with --network: class of every image (default for a conditional network: uniformly random)",
+    )
+    score.add_argument("--seed", type=int, help="with --network: first seed; image i uses seed + i (default 0)")
+    score.add_argument(
+        "--per-class",
+        action="store_true",
+        help="with a conditional --network: score each class against --real's class subfolder of the same index "
+        "(real images resized to the network's resolution)",
+    )
     score.add_argument("--metrics", default="fid,kid", help="comma-separated: fid, kid, isc, prc (or pr)")
     score.add_argument("--weights", help="weights file of the feature extractor (never downloaded for timm)")
     score.add_argument(

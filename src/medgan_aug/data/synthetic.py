@@ -35,7 +35,7 @@ from ..nets.stylegan2_ada import load_stylegan2_ada
 from .dataset_writer import DatasetWriter
 from .intensity import encode_pixels
 
-__all__ = ["SEED_REGISTRY", "checkpoint_hash", "load_generator", "synthesize"]
+__all__ = ["SEED_REGISTRY", "checkpoint_hash", "generator_inputs", "load_generator", "synthesize"]
 
 SEED_REGISTRY = ".medgan-aug-seeds.json"
 """Name of the seed registry file kept in the parent of the folders :func:`synthesize` writes."""
@@ -266,6 +266,46 @@ def _class_indices(classes: int | Sequence[int] | None, n: int, c_dim: int) -> l
     return [int(k) for i, k in enumerate(wanted) for _ in range(per_class + (i < extra))]
 
 
+def _check_sampling(truncation_psi: float, noise_mode: str) -> None:
+    if not isinstance(truncation_psi, numbers.Real) or not math.isfinite(truncation_psi):
+        raise ValueError(f"truncation_psi must be a finite number, got {truncation_psi!r}")
+    if noise_mode not in _NOISE_MODES:
+        raise ValueError(f"noise_mode must be one of {_NOISE_MODES}, got {noise_mode!r}")
+
+
+def generator_inputs(
+    G: StyleGenerator, seeds: Sequence[int], labels: Sequence[int | None], device: str | torch.device
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The latents and one-hot labels that make the images of ``seeds`` and class indices ``labels``.
+
+    Latent ``i`` is ``RandomState(seeds[i]).randn(1, G.z_dim)``, StyleGAN2-ADA's ``generate.py`` convention.
+
+    Parameters
+    ----------
+    G : StyleGenerator
+        The generator, for ``z_dim`` and ``c_dim``.
+    seeds : sequence of int
+        One seed per image, in [0, 2**32 - 1].
+    labels : sequence of int or None
+        One class index per image (in ``range(G.c_dim)``), or None each for an unconditional generator, as
+        checked by the callers.
+    device : str or torch.device
+        Where to put the tensors.
+
+    Returns
+    -------
+    (torch.Tensor, torch.Tensor or None)
+        float32 ``z [N, z_dim]`` and ``c [N, c_dim]``, or None for ``c`` when ``G.c_dim`` is 0.
+    """
+    z = np.concatenate([np.random.RandomState(seed).randn(1, G.z_dim) for seed in seeds])
+    z = torch.from_numpy(z).to(device, torch.float32)
+    if G.c_dim == 0:
+        return z, None
+    c = torch.zeros(len(seeds), G.c_dim, device=device)
+    c[torch.arange(len(seeds)), torch.tensor(list(labels))] = 1
+    return z, c
+
+
 def synthesize(
     G: StyleGenerator,
     n: int,
@@ -359,10 +399,7 @@ def synthesize(
     n = int(n)
     if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-    if not isinstance(truncation_psi, numbers.Real) or not math.isfinite(truncation_psi):
-        raise ValueError(f"truncation_psi must be a finite number, got {truncation_psi!r}")
-    if noise_mode not in _NOISE_MODES:
-        raise ValueError(f"noise_mode must be one of {_NOISE_MODES}, got {noise_mode!r}")
+    _check_sampling(truncation_psi, noise_mode)
     if bits not in (8, 16):
         raise ValueError(f"bits must be 8 or 16, got {bits!r}")
     if G.img_channels not in (1, 3):
@@ -389,12 +426,7 @@ def synthesize(
         for begin in range(0, n, batch_size):
             batch_seeds = chosen[begin : begin + batch_size]
             batch_labels = labels[begin : begin + batch_size]
-            z = np.concatenate([np.random.RandomState(seed).randn(1, G.z_dim) for seed in batch_seeds])
-            z = torch.from_numpy(z).to(run_on, torch.float32)
-            c = None
-            if G.c_dim > 0:
-                c = torch.zeros(len(batch_seeds), G.c_dim, device=run_on)
-                c[torch.arange(len(batch_seeds)), torch.tensor(batch_labels)] = 1
+            z, c = generator_inputs(G, batch_seeds, batch_labels, run_on)
             images = G(z, c, truncation_psi=float(truncation_psi), noise_mode=noise_mode, update_w_avg=False)
             images = (images.float() * 0.5 + 0.5).clamp(0, 1).permute(0, 2, 3, 1).cpu().numpy()
             for image, seed, k in zip(images, batch_seeds, batch_labels, strict=True):

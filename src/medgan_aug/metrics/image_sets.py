@@ -14,10 +14,36 @@ from torch.utils.data import Dataset
 from ..data.image_folder import _find_images
 from ..data.images import IMAGE_EXTENSIONS, load_image
 
-__all__ = ["ImageSet", "ImageSetSource", "to_uint8_rgb"]
+__all__ = ["ImageSet", "ImageSetSource", "float_to_uint8", "to_uint8_rgb"]
 
 ImageSetSource = str | os.PathLike | torch.Tensor | Dataset
 """What :meth:`FIDScorer.score` accepts as a set of images: a folder, a ``[N, C, H, W]`` tensor or a dataset."""
+
+
+def float_to_uint8(images: torch.Tensor, what: str) -> torch.Tensor:
+    """Map float pixels in [-1, 1] (any shape) to uint8: -1 to 0, 1 to 255, nearest level, outside clipped.
+
+    Parameters
+    ----------
+    images : torch.Tensor
+        Floating point pixels, on any device.
+    what : str
+        Names the pixels in the error message.
+
+    Returns
+    -------
+    torch.Tensor
+        uint8 pixels of the same shape, on the same device.
+
+    Raises
+    ------
+    ValueError
+        For non-finite values.
+    """
+    if not torch.isfinite(images).all():
+        raise ValueError(f"{what} has non-finite values")
+    # +0.5 then truncation rounds to the nearest of the 256 levels.
+    return ((images.float() + 1) * 127.5 + 0.5).clamp(0, 255).to(torch.uint8)
 
 
 def to_uint8_rgb(image: torch.Tensor, where: str) -> torch.Tensor:
@@ -49,10 +75,7 @@ def to_uint8_rgb(image: torch.Tensor, where: str) -> torch.Tensor:
         raise ValueError(f"{where}: expected an image of shape [C, H, W] with C 1 or 3, got {list(image.shape)}")
     image = image.detach().cpu()
     if image.dtype.is_floating_point:
-        if not torch.isfinite(image).all():
-            raise ValueError(f"{where}: image has non-finite values")
-        # +0.5 then truncation rounds to the nearest of the 256 levels.
-        image = ((image.float() + 1) * 127.5 + 0.5).clamp(0, 255).to(torch.uint8)
+        image = float_to_uint8(image, f"{where}: image")
     elif image.dtype != torch.uint8:
         raise ValueError(f"{where}: expected uint8 or floating point pixels, got {image.dtype}")
     return image.expand(3, -1, -1).contiguous() if image.shape[0] == 1 else image.contiguous()

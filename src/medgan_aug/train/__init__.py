@@ -5,6 +5,7 @@ from .ema import ema_beta, update_ema
 from .loss import PHASES, LossStats, StyleGAN2Loss
 from .reports import append_stats, plot_curves, read_stats, save_image_grid
 from .sampler import InfiniteSampler
+from .tracking import MetricTracker
 from .trainer import AUGMENT_MODES, TRAINING_FORMAT, GANTrainer, TrainingDivergedError
 
 __all__ = [
@@ -15,6 +16,7 @@ __all__ = [
     "GANTrainer",
     "InfiniteSampler",
     "LossStats",
+    "MetricTracker",
     "PresetSpec",
     "StyleGAN2Loss",
     "TrainConfig",

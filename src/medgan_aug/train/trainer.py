@@ -24,6 +24,7 @@ from .ema import ema_beta, update_ema
 from .loss import StyleGAN2Loss
 from .reports import append_stats, plot_curves, read_stats, save_image_grid
 from .sampler import InfiniteSampler
+from .tracking import MetricTracker
 
 __all__ = ["AUGMENT_MODES", "TRAINING_FORMAT", "GANTrainer", "TrainingDivergedError"]
 
@@ -106,6 +107,9 @@ class GANTrainer:
         Data-loading worker processes.
     progress : bool
         Print a progress line (kimg, img/s, ETA) while training.
+    metrics : MetricTracker, optional
+        Score the EMA generator against the dataset every few ticks (the results join ``stats.jsonl`` and
+        ``metrics.png``), keep the best one as ``best-network.pt`` and optionally stop early.
     """
 
     def __init__(
@@ -130,6 +134,7 @@ class GANTrainer:
         image_snapshot_ticks: int = 1,
         num_workers: int = 2,
         progress: bool = True,
+        metrics: MetricTracker | None = None,
     ) -> None:
         if augment not in AUGMENT_MODES:
             raise ValueError(f"augment must be one of {', '.join(AUGMENT_MODES)}, got {augment!r}")
@@ -151,6 +156,7 @@ class GANTrainer:
         self.image_snapshot_ticks = image_snapshot_ticks
         self.num_workers = num_workers
         self.progress = progress and self.rank == 0
+        self.metrics = metrics
         self.rounds = config.batch // (config.batch_gpu * self.world)
         torch.manual_seed(seed * self.world + self.rank)
 
@@ -260,6 +266,7 @@ class GANTrainer:
             "cur_tick": self.cur_tick,
             "batch_idx": self.batch_idx,
             "rng": torch.get_rng_state(),
+            "metrics": self.metrics.state_dict() if self.metrics is not None else None,
         }
 
     def _resume(self, path: Path) -> None:
@@ -293,6 +300,8 @@ class GANTrainer:
         self.cur_tick = int(state["cur_tick"])
         self.batch_idx = int(state["batch_idx"])
         torch.set_rng_state(state["rng"].cpu())
+        if self.metrics is not None and state.get("metrics") is not None:
+            self.metrics.load_state_dict(state["metrics"])
 
     def save_checkpoint(self) -> Path:
         """Write ``training-<kimg>.pt`` atomically and return its path."""
@@ -400,6 +409,8 @@ class GANTrainer:
                     f"{', '.join(bad)} became non-finite at {self.cur_nimg / 1000:.1f} kimg; the last checkpoint "
                     f"in {self.outdir} is intact (lower the learning rate or raise --gamma, then --resume it)"
                 )
+            if self.metrics is not None and self.metrics.due(self.cur_tick, done):
+                done = self._evaluate(row) or done
             if self.rank == 0:
                 append_stats(self.outdir / "stats.jsonl", row)
                 if done or self.cur_tick % self.image_snapshot_ticks == 0:
@@ -453,6 +464,43 @@ class GANTrainer:
             images.append(self.G_ema(z[i : i + self.config.batch_gpu], ci, noise_mode="const").cpu())
         return torch.cat(images)
 
+    def metric_inputs(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Latents and labels of the images scored at every evaluation (the same each time).
+
+        Labels are drawn from the dataset's, so a conditional generator is scored on the real class mix.
+        """
+        generator = torch.Generator().manual_seed(self.seed + 1)
+        count = self.metrics.num_samples if self.metrics is not None else 0
+        z = torch.randn(count, self.G.z_dim, generator=generator).to(self.device)
+        if self.config.c_dim == 0:
+            return z, None
+        picks = torch.randint(len(self.dataset), (count,), generator=generator).tolist()
+        label = getattr(self.dataset, "get_label", None) or (lambda i: self.dataset[i][1])
+        return z, torch.stack([torch.as_tensor(label(i)) for i in picks]).float().to(self.device)
+
+    def _evaluate(self, row: dict[str, Any]) -> bool:
+        """Score G_ema into ``row`` (rank 0), keep the best snapshot; returns whether to stop early."""
+        tracker = self.metrics
+        stop = torch.zeros((), dtype=torch.int64, device=self.device)
+        if self.rank == 0:
+            results = tracker.scorer.score(self.dataset, self._sample(*self.metric_inputs()))
+            row.update(results)
+            kimg = self.cur_nimg / 1000
+            if tracker.update(results, kimg):
+                self.G_ema.save(self.outdir / "best-network.pt", metadata={"kimg": kimg, **results})
+            row[f"best_{tracker.key}"] = tracker.best
+            stop.fill_(int(tracker.should_stop))
+        if self.world > 1:
+            dist.broadcast(stop, src=0)
+        if stop.item() and self.rank == 0:
+            print(
+                f"\nstopping early: no better {tracker.key} in {tracker.patience} evaluations "
+                f"(best {tracker.best:.4g} at {tracker.best_kimg} kimg, saved as best-network.pt)",
+                file=sys.stderr,
+                flush=True,
+            )
+        return bool(stop.item())
+
     def _tick_row(self, totals: _Totals, start_nimg: int, start_time: float) -> dict[str, Any]:
         means = {key: float(total) / count for key, (total, count) in totals.items() if count}
         if self.world > 1:
@@ -479,6 +527,12 @@ class GANTrainer:
         plot_curves(self.outdir / "loss.png", kimg, losses, "losses vs kimg")
         augment = {"p": [row.get("p") for row in rows], "r_t": [row.get("r_t") for row in rows]}
         plot_curves(self.outdir / "augment.png", kimg, augment, "augmentation p and r_t vs kimg")
+        if self.metrics is not None:
+            key = self.metrics.key
+            scored = [row for row in rows if key in row]
+            if scored:
+                curves = {key: [row[key] for row in scored]}
+                plot_curves(self.outdir / "metrics.png", [row["kimg"] for row in scored], curves, f"{key} vs kimg")
 
     def _print_progress(self, total_nimg: int, start_nimg: int, start_time: float) -> None:
         now = time.perf_counter()
