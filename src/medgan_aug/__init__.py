@@ -18,9 +18,11 @@ train
 metrics
     FID, KID, Inception Score and precision/recall through torch-fidelity, offline and with any
     feature extractor.
+selftrain
+    timm classifiers, pseudo-label acceptance and classification reports for self-training.
 """
 
-from . import augment, data, nets, ops, train
+from . import augment, data, nets, ops, selftrain, train
 from .augment import AdaController, AdaptiveAugment
 from .data import (
     ImageFolderDataset,
@@ -88,6 +90,7 @@ __all__ = [
     "prepare_images",
     "read_volume",
     "resolve_config",
+    "selftrain",
     "synthesize",
     "train",
 ]
