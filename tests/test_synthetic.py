@@ -380,12 +380,6 @@ def test_load_generator_rejects_other_files(tmp_path):
         load_generator(tmp_path / "other.pt")
 
 
-def test_training_format_mirror_matches_the_trainer():
-    from medgan_aug.data import synthetic
-
-    assert synthetic._TRAINING_FORMAT == TRAINING_FORMAT
-
-
 # --- command line -------------------------------------------------------------------------------------
 
 

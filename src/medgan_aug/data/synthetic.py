@@ -32,6 +32,7 @@ from ..nets.checkpoint import CHECKPOINT_FORMAT, load_network
 from ..nets.errors import CheckpointError
 from ..nets.generator import StyleGenerator
 from ..nets.stylegan2_ada import load_stylegan2_ada
+from ..train.trainer import TRAINING_FORMAT
 from .dataset_writer import DatasetWriter
 from .intensity import encode_pixels
 
@@ -44,8 +45,6 @@ _REGISTRY_FORMAT = "medgan-aug.seeds"
 # The largest seed numpy's RandomState accepts.
 _MAX_SEED = 2**32 - 1
 _NOISE_MODES = ("const", "random", "none")
-# Mirrors train.trainer.TRAINING_FORMAT; importing the trainer would pull in the whole training stack.
-_TRAINING_FORMAT = "medgan-aug.training"
 
 
 def checkpoint_hash(path: str | os.PathLike[str]) -> str:
@@ -117,7 +116,7 @@ def load_generator(path: str | os.PathLike[str], device: str | torch.device = "c
         if not isinstance(net, StyleGenerator):
             raise CheckpointError(f"{str(path)!r} holds a {type(net).__name__}, not a StyleGenerator")
         return net.requires_grad_(False)
-    if kind == _TRAINING_FORMAT:
+    if kind == TRAINING_FORMAT:
         if not isinstance(payload.get("G_init_kwargs"), dict) or not isinstance(payload.get("G_ema"), dict):
             raise CheckpointError(f"{str(path)!r}: the training checkpoint lacks G_ema or G_init_kwargs")
         try:

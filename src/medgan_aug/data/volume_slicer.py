@@ -291,8 +291,11 @@ class VolumeSlicer:
         if view not in self.views:
             raise ValueError(f"view {view!r} is not one of this slicer's views {list(self.views)}")
         stack = self._stack(volume, view, angle)
-        data = volume.data if self.order < 3 else spline_coefficients(volume.data)
-        return np.stack(list(self._sample(torch.from_numpy(data), stack, self.order)))
+        return np.stack(list(self._sample(self._interpolated(volume), stack, self.order)))
+
+    def _interpolated(self, volume: Volume) -> torch.Tensor:
+        """What the sampler interpolates: the voxels, or their B-spline coefficients for cubic."""
+        return torch.from_numpy(volume.data if self.order < 3 else spline_coefficients(volume.data))
 
     def _check_mask(self, volume: Volume, mask: Volume | None) -> None:
         if mask is None:
@@ -336,7 +339,7 @@ class VolumeSlicer:
         """
         self._check_mask(volume, mask)
         window = self.window_for(volume) if window is None else window
-        data = torch.from_numpy(volume.data if self.order < 3 else spline_coefficients(volume.data))
+        data = self._interpolated(volume)
         mask_data = None if mask is None else torch.from_numpy(mask.data)
         for view, angle, stack in self.stacks(volume):
             masks = iter(()) if mask_data is None else self._sample(mask_data, stack, 0)
