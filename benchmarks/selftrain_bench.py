@@ -1,33 +1,66 @@
-"""Throughput of :func:`medgan_aug.selftrain.predict` on a pool of images, in images per second.
+"""Throughput of :func:`medgan_aug.selftrain.predict` on a pool of images, and optionally of a whole self-training run.
 
-Random-weight timm classifiers (nothing is downloaded; the speed does not depend on the weights) score an
-in-memory pool of grayscale images with 2 classes, for each model and DataLoader worker count. The time is the
-median of the repeats after one warm-up run, and includes the DataLoader (and its worker start-up).
+Random-weight timm classifiers (nothing is downloaded; the speed does not depend on the weights) score a pool of
+random grayscale images with 2 classes, for each model, DataLoader worker count and pool kind: ``memory`` (a
+TensorDataset) or ``folder`` (the same images written once as 8-bit PNGs to a temporary folder and read by a
+:class:`~medgan_aug.selftrain.FolderPool`, so PNG decoding and resizing in the workers are included). The time is
+the median of the repeats after one warm-up run, and includes the DataLoader (and its worker start-up).
+
+With ``--end-to-end``, one :meth:`SelfTrainer.run <medgan_aug.selftrain.SelfTrainer.run>` (real 50 % baseline,
+real 100 %, one pseudo-labelling round) is timed on a synthetic binary real set (two classes of different mean
+brightness plus noise) and a folder pool, with the first model, split into classifier training, prediction and the
+rest.
 
 Usage::
 
     python benchmarks/selftrain_bench.py [--models resnet18 convnext_tiny] [--size 128] [--batch-size 32]
-        [--workers 0 2] [--n 128] [--repeats 3] [--device cpu]
+        [--workers 0 2] [--n 128] [--repeats 3] [--device cpu] [--threads N] [--pool memory folder]
+        [--end-to-end [--real-per-class 100] [--epochs 1] [--threshold 0.9]]
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
+import tempfile
 import time
+from pathlib import Path
+from typing import Any
 
+import numpy as np
 import torch
-from torch.utils.data import TensorDataset
+from PIL import Image
+from torch import nn
+from torch.utils.data import Dataset, TensorDataset
 
-from medgan_aug.selftrain import create_classifier, predict
+from medgan_aug.selftrain import (
+    FolderPool,
+    SelfTrainer,
+    TrainSettings,
+    create_classifier,
+    load_real_splits,
+    predict,
+)
+
+POOL_KINDS = ("memory", "folder")
+CLASS_NAMES = ("lesion", "normal")
+CLASS_MEANS = {"lesion": 0.65, "normal": 0.35}  # mean brightness in [0, 1]; the classifier's only cue
+
+
+def write_pngs(images: np.ndarray, folder: Path) -> None:
+    """Write float images ``[N, R, R]`` in [0, 1] as 8-bit grayscale PNGs ``00000.png``, ... into ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    pixels = np.clip(np.rint(images * 255), 0, 255).astype(np.uint8)
+    for i, image in enumerate(pixels):
+        Image.fromarray(image).save(folder / f"{i:05d}.png")
 
 
 def predict_rate(
-    model_name: str, pool: TensorDataset, batch_size: int, num_workers: int, device: str, repeats: int
+    model_name: str, pool: Dataset, in_chans: int, batch_size: int, num_workers: int, device: str, repeats: int
 ) -> float:
     """Images per second of ``predict`` with ``model_name`` over ``pool``."""
     torch.manual_seed(0)
-    model = create_classifier(model_name, 2, pool.tensors[0].shape[1])
+    model = create_classifier(model_name, 2, in_chans)
 
     def run() -> None:
         predict(model, pool, batch_size=batch_size, num_workers=num_workers, device=device)
@@ -43,31 +76,140 @@ def predict_rate(
     return len(pool) / statistics.median(times)
 
 
+class TimedSelfTrainer(SelfTrainer):
+    """A :class:`SelfTrainer` that adds up the wall time of its classifier training and of its predictions.
+
+    Attributes
+    ----------
+    fit_seconds, predict_seconds : float
+        Time spent building and training classifiers, and scoring datasets (pool, validation and test).
+    fit_calls, predict_calls : int
+        Classifiers trained, and datasets scored.
+    """
+
+    def __init__(self, **overrides: Any) -> None:
+        super().__init__(**overrides)
+        self.fit_seconds = 0.0
+        self.predict_seconds = 0.0
+        self.fit_calls = 0
+        self.predict_calls = 0
+
+    # The two private hooks of SelfTrainer that every run goes through; a benchmark may lean on them, a user may not.
+    # Arguments are passed through untouched so that the timing survives changes to their private signatures.
+    def _fit(self, *args: Any, **kwargs: Any) -> tuple[nn.Module, list[dict[str, float]]]:
+        start = time.perf_counter()
+        try:
+            return super()._fit(*args, **kwargs)
+        finally:
+            self.fit_seconds += time.perf_counter() - start
+            self.fit_calls += 1
+
+    def _predict(self, *args: Any, **kwargs: Any) -> np.ndarray:
+        start = time.perf_counter()
+        try:
+            return super()._predict(*args, **kwargs)
+        finally:
+            self.predict_seconds += time.perf_counter() - start
+            self.predict_calls += 1
+
+
+def end_to_end(args: argparse.Namespace, pool_images: np.ndarray, workdir: Path) -> None:
+    """Time one ``SelfTrainer.run`` and print a markdown table of where the time went."""
+    rng = np.random.default_rng(1)
+    real_root = workdir / "real"
+    for name in CLASS_NAMES:
+        noise = rng.normal(0.0, 0.15, size=(args.real_per_class, args.size, args.size))
+        write_pngs(CLASS_MEANS[name] + noise, real_root / name)
+    pool_root = workdir / "pool_e2e"
+    write_pngs(pool_images, pool_root)
+
+    start = time.perf_counter()
+    real = load_real_splits(real_root, args.size)
+    pool = FolderPool(pool_root, args.size, num_channels=real.num_channels)
+    load_seconds = time.perf_counter() - start
+    workers = args.workers[-1]
+    trainer = TimedSelfTrainer(
+        model=args.models[0],
+        rounds=1,
+        real_fraction=0.5,
+        threshold=args.threshold,
+        positive_class=CLASS_NAMES[0],
+        train=TrainSettings(epochs=args.epochs, batch_size=args.batch_size, num_workers=workers, device=args.device),
+    )
+    start = time.perf_counter()
+    result = trainer.run(real, pool, progress=False)
+    run_seconds = time.perf_counter() - start
+
+    trained = [stage.name for stage in result.stages if stage.trained]
+    counts = real.describe()["splits"]
+    print(
+        f"\nSelfTrainer.run: {args.models[0]}, real {2 * args.real_per_class} images ({args.size} px; train "
+        f"{counts['train']['count']}, val {counts['val']['count']}, test {counts['test']['count']}), folder pool of "
+        f"{len(pool)}, {args.epochs} epoch(s), batch {args.batch_size}, {workers} workers, threshold "
+        f"{args.threshold}, {args.device}\n"
+        f"runs trained: {', '.join(trained)}; pool images accepted: {len(result.accepted)}; "
+        f"stopped: {result.stop_reason}\n"
+    )
+    other = run_seconds - trainer.fit_seconds - trainer.predict_seconds
+    print("| stage | calls | seconds |")
+    print("|---|---:|---:|")
+    print(f"| load_real_splits + FolderPool (outside run) | 1 | {load_seconds:.2f} |")
+    print(f"| create + train classifier | {trainer.fit_calls} | {trainer.fit_seconds:.2f} |")
+    print(f"| predict (pool, val, test) | {trainer.predict_calls} | {trainer.predict_seconds:.2f} |")
+    print(f"| rest of run (splits, acceptance, reports) | - | {other:.2f} |")
+    print(f"| SelfTrainer.run total | 1 | {run_seconds:.2f} |")
+
+
 def main() -> None:
-    """Print a markdown table of prediction throughput."""
+    """Print a markdown table of prediction throughput, and with ``--end-to-end`` one of a self-training run."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--models", nargs="+", default=["resnet18", "convnext_tiny"])
-    parser.add_argument("--size", type=int, default=128, help="image side in pixels")
+    parser.add_argument("--size", type=int, default=128, help="image side in pixels (a power of two for folders)")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--workers", type=int, nargs="+", default=[0, 2])
     parser.add_argument("--n", type=int, default=128, help="images in the pool")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's choice)")
+    parser.add_argument("--pool", nargs="+", choices=POOL_KINDS, default=list(POOL_KINDS), help="pool kinds to score")
+    parser.add_argument("--end-to-end", action="store_true", help="also time one SelfTrainer.run (last --workers)")
+    parser.add_argument("--real-per-class", type=int, default=100, help="end-to-end: real images per class")
+    parser.add_argument("--epochs", type=int, default=1, help="end-to-end: training epochs of every run")
+    parser.add_argument("--threshold", type=float, default=0.9, help="end-to-end: pseudo-label confidence threshold")
     args = parser.parse_args()
+    if args.threads is not None:
+        if args.threads < 1:
+            parser.error(f"--threads must be >= 1, got {args.threads}")
+        # OpenMP threads spin-wait: with other processes on the cores, fewer threads can be many times faster.
+        torch.set_num_threads(args.threads)
+    if args.n < 1:
+        parser.error(f"--n must be >= 1, got {args.n}")
+    if args.real_per_class < 5:
+        parser.error(f"--real-per-class must be >= 5 so that every split gets both classes, got {args.real_per_class}")
 
     generator = torch.Generator().manual_seed(0)
-    images = torch.rand(args.n, 1, args.size, args.size, generator=generator) * 2 - 1
-    pool = TensorDataset(images, torch.zeros(args.n, dtype=torch.int64))
-    print(
-        f"predict() on {args.n} grayscale {args.size} px images, batch {args.batch_size}, {args.device}, "
-        f"torch {torch.__version__}, {torch.get_num_threads()} threads\n"
-    )
-    print("| model | workers | img/s |")
-    print("|---|---:|---:|")
-    for name in args.models:
-        for workers in args.workers:
-            rate = predict_rate(name, pool, args.batch_size, workers, args.device, args.repeats)
-            print(f"| {name} | {workers} | {rate:.1f} |", flush=True)
+    images = torch.rand(args.n, 1, args.size, args.size, generator=generator)
+    with tempfile.TemporaryDirectory(prefix="selftrain_bench_") as tmp:
+        workdir = Path(tmp)
+        pools: dict[str, Dataset] = {}
+        if "memory" in args.pool:
+            pools["memory"] = TensorDataset(images * 2 - 1, torch.zeros(args.n, dtype=torch.int64))
+        if "folder" in args.pool:
+            write_pngs(images[:, 0].numpy(), workdir / "pool")
+            pools["folder"] = FolderPool(workdir / "pool", args.size)
+        print(
+            f"predict() on {args.n} grayscale {args.size} px images, batch {args.batch_size}, {args.device}, "
+            f"torch {torch.__version__}, {torch.get_num_threads()} threads\n"
+        )
+        print("| model | pool | workers | img/s |")
+        print("|---|---|---:|---:|")
+        for name in args.models:
+            for kind, pool in pools.items():
+                for workers in args.workers:
+                    rate = predict_rate(name, pool, 1, args.batch_size, workers, args.device, args.repeats)
+                    print(f"| {name} | {kind} | {workers} | {rate:.1f} |", flush=True)
+        if args.end_to_end:
+            end_to_end(args, images[:, 0].numpy(), workdir)
 
 
 if __name__ == "__main__":

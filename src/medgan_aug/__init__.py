@@ -19,7 +19,8 @@ metrics
     FID, KID, Inception Score and precision/recall through torch-fidelity, offline and with any
     feature extractor.
 selftrain
-    timm classifiers, pseudo-label acceptance and classification reports for self-training.
+    Self-training: timm classifiers pseudo-label synthetic images (folders or generators) in rounds with a
+    per-class cap, against real-only baselines, with reports that show whether the synthetic data helped.
 """
 
 from . import augment, data, nets, ops, selftrain, train
@@ -43,6 +44,7 @@ from .nets import (
     load_network,
     load_stylegan2_ada,
 )
+from .selftrain import SelfTrainConfig, SelfTrainer
 from .train import GANTrainer, TrainConfig, resolve_config
 
 __version__ = "0.1.0.dev0"
@@ -70,6 +72,8 @@ __all__ = [
     "GANTrainer",
     "ImageFolderDataset",
     "MetricsWeightsError",
+    "SelfTrainConfig",
+    "SelfTrainer",
     "StateDictMismatchError",
     "StyleDiscriminator",
     "StyleGenerator",

@@ -320,6 +320,18 @@ class ImageFolderDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
         counts = np.bincount(self._class_index, minlength=self.c_dim) * (2 if self.mirror else 1)
         return [int(c) for c in counts]
 
+    def class_indices(self) -> np.ndarray:
+        """Return the int64 ``[len(self)]`` class index of every item (mirrored copies included), in item order.
+
+        No image is decoded. A ValueError for an unconditional dataset, or for json labels given as vectors,
+        which have no classes.
+        """
+        if self._class_index is None:
+            if self.has_labels:
+                raise ValueError("class_indices needs class labels, but the json labels are vectors of numbers")
+            raise ValueError("class_indices needs class labels, but the dataset is unconditional (no labels)")
+        return np.tile(self._class_index, 2 if self.mirror else 1).astype(np.int64)
+
     def describe(self) -> dict[str, Any]:
         """Return the dataset's configuration as plain JSON-serialisable data, for a run's metadata."""
         return {

@@ -1,27 +1,64 @@
 """Self-training: classifiers that pseudo-label synthetic images, and the reports that show whether it helped.
 
-:func:`create_classifier` builds a timm classifier with random weights or weights from a local file (never
-downloaded), adapting the head and first convolution; :func:`train_classifier` trains it with
-:class:`TrainSettings`; :func:`predict` returns its softmax probabilities over a dataset.
-:func:`accept_pseudo_labels` chooses which confident predictions join the training set, capped per class relative to
-the real class distribution so that one class cannot swallow the pool. :func:`classification_report` gives accuracy,
-per-class precision/recall/F1, the confusion matrix and, for binary tasks with an explicit positive class, ROC AUC.
+:class:`SelfTrainer` runs the whole study: real-only baselines (at a real fraction and at 100 %), then rounds that
+pseudo-label a synthetic pool (:class:`FolderPool`, :class:`GeneratorPool`, :class:`DatasetPool`) with a timm
+classifier, accept confident images under a per-class cap and retrain, or fixed real/synthetic mixes for labelled
+pools; its :class:`SelfTrainResult` is written as ``report.json``, ``report.md`` and confusion-matrix PNGs.
+:func:`load_real_splits` reads the real images with the caller's split or a stratified (patient-level when a
+manifest has patient ids) one.
+
+The building blocks are public too: :func:`create_classifier` builds a timm classifier with random weights or
+weights from a local file (never downloaded), adapting the head and first convolution; :func:`train_classifier`
+trains it with :class:`TrainSettings`; :func:`predict` returns its softmax probabilities over a dataset;
+:func:`accept_pseudo_labels` applies the threshold and the class cap; :func:`classification_report` gives
+accuracy, per-class precision/recall/F1, the confusion matrix and, for binary tasks with an explicit positive
+class, ROC AUC.
 """
 
 from .acceptance import AcceptResult, accept_pseudo_labels
-from .classifier import OPTIMIZERS, TrainSettings, adapt_input_conv, create_classifier, predict, train_classifier
+from .classifier import (
+    OPTIMIZERS,
+    TrainSettings,
+    adapt_input_conv,
+    check_model_name,
+    create_classifier,
+    predict,
+    train_classifier,
+)
+from .pool import DatasetPool, FolderPool, GeneratorPool
 from .report import ClassificationReport, classification_report, save_confusion_png
+from .result import CLASSIFIER_FORMAT, SelfTrainResult, Stage, load_classifier
+from .splits import SPLIT_METHODS, LabelledSubset, RealSplits, class_fraction, load_real_splits, stratified_split
+from .trainer import MODES, MONITORS, SelfTrainConfig, SelfTrainer
 
 __all__ = [
+    "CLASSIFIER_FORMAT",
+    "MODES",
+    "MONITORS",
     "OPTIMIZERS",
+    "SPLIT_METHODS",
     "AcceptResult",
     "ClassificationReport",
+    "DatasetPool",
+    "FolderPool",
+    "GeneratorPool",
+    "LabelledSubset",
+    "RealSplits",
+    "SelfTrainConfig",
+    "SelfTrainResult",
+    "SelfTrainer",
+    "Stage",
     "TrainSettings",
     "accept_pseudo_labels",
     "adapt_input_conv",
+    "check_model_name",
+    "class_fraction",
     "classification_report",
     "create_classifier",
+    "load_classifier",
+    "load_real_splits",
     "predict",
     "save_confusion_png",
+    "stratified_split",
     "train_classifier",
 ]

@@ -19,7 +19,15 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
-__all__ = ["OPTIMIZERS", "TrainSettings", "adapt_input_conv", "create_classifier", "predict", "train_classifier"]
+__all__ = [
+    "OPTIMIZERS",
+    "TrainSettings",
+    "adapt_input_conv",
+    "check_model_name",
+    "create_classifier",
+    "predict",
+    "train_classifier",
+]
 
 OPTIMIZERS: tuple[str, ...] = ("adamw", "sgd")
 """Accepted values of :attr:`TrainSettings.optimizer`."""
@@ -63,6 +71,22 @@ def _names(cfg_value: Any) -> tuple[str, ...]:
     if not cfg_value:
         return ()
     return (cfg_value,) if isinstance(cfg_value, str) else tuple(cfg_value)
+
+
+def check_model_name(name: str) -> None:
+    """Raise a ValueError listing close names when timm has no model ``name``.
+
+    Parameters
+    ----------
+    name : str
+        A timm model name, e.g. ``"convnext_tiny"``.
+    """
+    import timm
+
+    if not isinstance(name, str) or not timm.is_model(name):
+        close = _close_model_names(name) if isinstance(name, str) else []
+        hint = f"; close names: {', '.join(close)}" if close else "; see timm.list_models() for the names"
+        raise ValueError(f"name: timm has no model named {name!r}{hint}")
 
 
 def adapt_input_conv(weight: torch.Tensor, in_chans: int) -> torch.Tensor:
@@ -129,10 +153,7 @@ def create_classifier(
 
     _check_positive_int(num_classes, "num_classes")
     _check_positive_int(in_chans, "in_chans")
-    if not isinstance(name, str) or not timm.is_model(name):
-        close = _close_model_names(name) if isinstance(name, str) else []
-        hint = f"; close names: {', '.join(close)}" if close else "; see timm.list_models() for the names"
-        raise ValueError(f"name: timm has no model named {name!r}{hint}")
+    check_model_name(name)
     path = None if weights is None else Path(weights)
     if path is not None and not path.is_file():
         raise FileNotFoundError(f"weights file {path} does not exist")

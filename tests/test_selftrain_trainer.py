@@ -1,0 +1,304 @@
+"""SelfTrainer end to end on tiny image folders: rounds, class caps, stop rules, mix mode, reports, bad input."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from medgan_aug.selftrain import (
+    DatasetPool,
+    FolderPool,
+    SelfTrainConfig,
+    SelfTrainer,
+    TrainSettings,
+    classification_report,
+    load_classifier,
+    load_real_splits,
+    predict,
+)
+
+SIZE = 16
+NAMES = ("benign", "malignant")  # benign images are dark, malignant bright
+
+
+def write_image(path: Path, bright: bool, rng: np.random.Generator, level: float | None = None) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    mean = level if level is not None else (0.8 if bright else 0.2)
+    pixels = np.clip(mean + 0.05 * rng.standard_normal((SIZE, SIZE)), 0, 1)
+    Image.fromarray(np.round(pixels * 255).astype(np.uint8)).save(path)
+
+
+@pytest.fixture(scope="module")
+def real_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """train / val / test folders (the split layout), 12 / 6 / 6 images per class."""
+    root = tmp_path_factory.mktemp("real")
+    rng = np.random.default_rng(0)
+    for split, n in (("train", 12), ("val", 6), ("test", 6)):
+        for k, name in enumerate(NAMES):
+            for i in range(n):
+                write_image(root / split / name / f"{i:03d}.png", bool(k), rng)
+    return root
+
+
+@pytest.fixture(scope="module")
+def pool_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An unlabelled pool: 30 bright images and 10 dark ones (skewed towards one class), names tell the truth."""
+    root = tmp_path_factory.mktemp("pool")
+    rng = np.random.default_rng(1)
+    for i in range(30):
+        write_image(root / f"bright{i:03d}.png", True, rng)
+    for i in range(10):
+        write_image(root / f"dark{i:03d}.png", False, rng)
+    return root
+
+
+def settings(**overrides: object) -> TrainSettings:
+    values: dict[str, object] = {"epochs": 3, "batch_size": 8, "lr": 1e-2, "num_workers": 0, "seed": 0}
+    values.update(overrides)
+    return TrainSettings(**values)
+
+
+def trainer(**overrides: object) -> SelfTrainer:
+    values: dict[str, object] = {
+        "model": "test_efficientnet",
+        "positive_class": "malignant",
+        "threshold": 0.6,
+        "train": settings(),
+        "predict_batch_size": 16,
+    }
+    values.update(overrides)
+    return SelfTrainer(SelfTrainConfig(**values))
+
+
+def monitor_scores(result) -> list[float | None]:
+    return [None if s.val is None else getattr(s.val, result.monitor) for s in result.stages]
+
+
+def test_pseudo_rounds_respect_the_class_cap_and_report(real_root: Path, pool_root: Path, tmp_path: Path) -> None:
+    real = load_real_splits(real_root, SIZE)
+    pool = FolderPool(pool_root, SIZE)
+    out = tmp_path / "run"
+    # Cap 0.5 x 12 real images = 6 per class over all rounds, although 30 bright images are confident.
+    result = trainer(max_ratio=0.5, rounds=3, patience=3).run(real, pool, out_dir=out, progress=False)
+
+    assert [s.name for s in result.stages[:1]] == ["real 100%"]
+    rounds = [s for s in result.stages if s.kind == "round"]
+    assert rounds, "at least one round ran"
+    totals = np.zeros(2, dtype=int)
+    for stage in rounds:
+        totals += np.asarray(stage.added_per_class)
+        assert tuple(totals) == stage.synthetic_per_class
+        assert stage.real_images == 24
+    assert np.all(totals <= 6)
+
+    # Every accepted image is listed once, with its confidence over the threshold and the class its name implies.
+    sources = [row["source"] for row in result.accepted]
+    assert len(sources) == len(set(sources)) == totals.sum()
+    for row in result.accepted:
+        assert row["confidence"] >= 0.6
+        assert row["label"] == ("malignant" if row["source"].startswith("bright") else "benign")
+
+    # Pool bookkeeping: what is left is the pool minus what was taken.
+    last_trained = [s for s in rounds if s.trained][-1]
+    assert last_trained.pool_remaining == len(pool) - sum(last_trained.synthetic_per_class)
+
+    # The selected run is the earliest best validation score (the full baseline is never selected).
+    scores = monitor_scores(result)
+    candidates = [i for i, s in enumerate(result.stages) if s.kind != "full" and s.trained]
+    best = max(scores[i] for i in candidates)
+    assert result.selected == min(i for i in candidates if scores[i] == best)
+
+    report = json.loads((out / "report.json").read_text())
+    assert report["stop_reason"] == result.stop_reason != "running"
+    assert [s["name"] for s in report["stages"]] == [s.name for s in result.stages]
+    for stage in report["stages"]:
+        if stage["test"] is not None:
+            assert np.asarray(stage["test"]["confusion"]).sum() == 12
+    markdown = (out / "report.md").read_text()
+    assert "sensitivity (malignant)" in markdown and "| round 1" in markdown
+    assert (out / "confusion_selected.png").is_file() and (out / "runs.png").is_file()
+    lines = (out / "accepted.csv").read_text().splitlines()
+    assert lines[0] == "source,label,confidence,stage" and len(lines) == 1 + totals.sum()
+
+
+def test_classifier_file_reproduces_the_selected_scores(real_root: Path, pool_root: Path, tmp_path: Path) -> None:
+    real = load_real_splits(real_root, SIZE)
+    result = trainer(rounds=1).run(real, FolderPool(pool_root, SIZE), out_dir=tmp_path, progress=False)
+    model, meta = load_classifier(tmp_path / "classifier.pt")
+    assert meta["class_names"] == list(NAMES) and meta["stage"] == result.selected_stage.name
+    probs = predict(model, real.test, num_workers=0)
+    again = classification_report(real.test_labels, probs, NAMES, positive_class="malignant")
+    assert again.accuracy == result.selected_stage.test.accuracy
+    np.testing.assert_array_equal(again.confusion, result.selected_stage.test.confusion)
+
+
+def test_fraction_baselines_and_a_used_up_pool(real_root: Path, tmp_path: Path) -> None:
+    real = load_real_splits(real_root, SIZE)
+    rng = np.random.default_rng(2)
+    for i in range(6):
+        write_image(tmp_path / "pool" / f"x{i}.png", bool(i % 2), rng)
+    # With two classes the top probability is always >= 0.5: threshold 0.5 and no cap accept the whole pool.
+    result = trainer(real_fraction=0.5, threshold=0.5, max_ratio=math.inf, rounds=4, patience=4).run(
+        real, FolderPool(tmp_path / "pool", SIZE), progress=False
+    )
+    kinds = [s.kind for s in result.stages]
+    assert kinds == ["baseline", "full", "round"]
+    assert result.stages[0].name == "real 50%" and result.stages[0].real_images == 12
+    assert result.stages[1].name == "real 100%" and result.stages[1].real_images == 24
+    assert sum(result.stages[2].added_per_class) == 6 and result.stages[2].pool_remaining == 0
+    assert result.stop_reason == "the pool is used up"
+
+
+def test_rounds_stop_when_validation_does_not_improve(real_root: Path, pool_root: Path) -> None:
+    real = load_real_splits(real_root, SIZE)
+    result = trainer(max_ratio=0.25, rounds=5, patience=1).run(real, FolderPool(pool_root, SIZE), progress=False)
+    scores = monitor_scores(result)
+    trained_rounds = [i for i, s in enumerate(result.stages) if s.kind == "round" and s.trained]
+    if result.stop_reason.startswith("no validation"):
+        # The last round did not beat the best score before it.
+        last = trained_rounds[-1]
+        assert scores[last] <= max(scores[i] for i in range(last) if scores[i] is not None)
+    else:
+        # Otherwise every round improved, until the caps were reached or the rounds ran out.
+        for i in trained_rounds:
+            assert scores[i] > max(scores[j] for j in range(i) if scores[j] is not None)
+        assert "cap" in result.stop_reason or "maximum" in result.stop_reason
+
+
+def test_a_threshold_nobody_reaches_stops_after_scoring(real_root: Path, pool_root: Path) -> None:
+    real = load_real_splits(real_root, SIZE)
+    # A threshold of 1 is out of reach for a classifier trained a few epochs: nothing is accepted.
+    result = trainer(threshold=1.0, rounds=2).run(real, FolderPool(pool_root, SIZE), progress=False)
+    last = result.stages[-1]
+    assert last.kind == "round" and not last.trained and sum(last.added_per_class) == 0
+    probs = predict(result.model, FolderPool(pool_root, SIZE), num_workers=0)
+    assert last.below_threshold == int((probs.max(axis=1) < 1.0).sum())
+    assert result.selected == 0 and result.stop_reason.startswith("round 1 accepted nothing")
+    assert "did not help" in result.verdict()
+
+
+def test_same_seed_same_report(real_root: Path, pool_root: Path) -> None:
+    real = load_real_splits(real_root, SIZE)
+    runs = [trainer(rounds=1).run(real, FolderPool(pool_root, SIZE), progress=False).to_dict() for _ in range(2)]
+    assert runs[0] == runs[1]
+
+
+def test_mix_mode_uses_the_pool_labels_at_each_ratio(real_root: Path, tmp_path: Path) -> None:
+    rng = np.random.default_rng(3)
+    for i in range(20):
+        write_image(tmp_path / "syn" / "class1" / f"b{i}.png", True, rng)
+    for i in range(4):
+        write_image(tmp_path / "syn" / "benign" / f"d{i}.png", False, rng)
+    real = load_real_splits(real_root, SIZE)
+    pool = FolderPool(tmp_path / "syn", SIZE, class_names=real.class_names)
+    result = trainer(mode="mix", mix_ratios=(0.5, 1.0)).run(real, pool, progress=False)
+    mixes = [s for s in result.stages if s.kind == "mix"]
+    assert [s.name for s in mixes] == ["mix x0.5", "mix x1"]
+    # 12 real per class: 6 then 12 wanted; only 4 benign exist.
+    assert mixes[0].added_per_class == (4, 6) and mixes[0].capped == (2, 0)
+    assert mixes[1].added_per_class == (4, 12) and mixes[1].capped == (8, 0)
+    first = {row["source"] for row in result.accepted if row["stage"] == "mix x0.5"}
+    assert len(first) == 10 and len(result.accepted) == 16
+    for row in result.accepted:
+        assert row["label"] == ("malignant" if row["source"].startswith("class1/") else "benign")
+        assert row["confidence"] is None
+
+
+# --- bad input --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("threshold", [0, -0.1, 1.5, float("nan")])
+def test_threshold_outside_0_1(threshold: float) -> None:
+    with pytest.raises(ValueError, match=r"threshold must be in \(0, 1\]"):
+        SelfTrainConfig(threshold=threshold)
+
+
+def test_empty_pool(real_root: Path) -> None:
+    real = load_real_splits(real_root, SIZE)
+    empty = torch.utils.data.TensorDataset(torch.zeros(0, 1, SIZE, SIZE))
+    with pytest.raises(ValueError, match="pool is empty"):
+        trainer().run(real, empty, progress=False)
+
+
+def test_pool_classes_disagree_with_the_real_classes(real_root: Path, tmp_path: Path) -> None:
+    real = load_real_splits(real_root, SIZE)
+    write_image(tmp_path / "syn" / "cyst" / "a.png", True, np.random.default_rng(0))
+    with pytest.raises(ValueError, match="cyst"):
+        trainer(mode="mix").run(real, FolderPool(tmp_path / "syn", SIZE, class_names=real.class_names))
+    other = DatasetPool(torch.zeros(3, 1, SIZE, SIZE), class_names=("a", "b"), labels=[0, 1, 0])
+    with pytest.raises(ValueError, match=r"classes \['a', 'b'\] disagree with the real classes"):
+        trainer(mode="mix").run(real, other, progress=False)
+
+
+def test_classifier_trained_on_other_classes(real_root: Path, pool_root: Path, tmp_path: Path) -> None:
+    real = load_real_splits(real_root, SIZE)
+    trainer(rounds=1).run(real, FolderPool(pool_root, SIZE), out_dir=tmp_path / "first", progress=False)
+    saved = torch.load(tmp_path / "first" / "classifier.pt", weights_only=True)
+    saved["class_names"] = ["normal", "cancer"]
+    torch.save(saved, tmp_path / "renamed.pt")
+    with pytest.raises(ValueError, match=r"trained on classes \['normal', 'cancer'\]"):
+        trainer(weights=tmp_path / "renamed.pt").run(real, FolderPool(pool_root, SIZE), progress=False)
+
+
+def test_binary_tasks_need_an_explicit_positive_class(real_root: Path, pool_root: Path) -> None:
+    real = load_real_splits(real_root, SIZE)
+    with pytest.raises(ValueError, match="positive_class is required"):
+        trainer(positive_class=None).run(real, FolderPool(pool_root, SIZE), progress=False)
+    with pytest.raises(ValueError, match="'cancer' is not one of the real classes"):
+        trainer(positive_class="cancer").run(real, FolderPool(pool_root, SIZE), progress=False)
+
+
+def test_mix_mode_needs_labels(real_root: Path, pool_root: Path) -> None:
+    real = load_real_splits(real_root, SIZE)
+    with pytest.raises(ValueError, match="mode='mix' needs a labelled pool"):
+        trainer(mode="mix").run(real, FolderPool(pool_root, SIZE), progress=False)
+
+
+def test_pool_size_or_channels_differ(real_root: Path, pool_root: Path) -> None:
+    real = load_real_splits(real_root, SIZE)
+    with pytest.raises(ValueError, match="resolution=16"):
+        trainer().run(real, FolderPool(pool_root, 8), progress=False)
+    with pytest.raises(ValueError, match="num_channels=1"):
+        trainer().run(real, FolderPool(pool_root, SIZE, num_channels=3), progress=False)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("real_fraction", 0, r"real_fraction must be in \(0, 1\]"),
+        ("real_fraction", 1.2, r"real_fraction must be in \(0, 1\]"),
+        ("rounds", 0, "rounds must be an integer >= 1"),
+        ("max_ratio", 0, "max_ratio must be a positive number"),
+        ("monitor", "auc", "monitor must be one of"),
+        ("mode", "semi", "mode must be one of"),
+        ("mix_ratios", (1.0, -1.0), "mix_ratios must be positive"),
+    ],
+)
+def test_invalid_config(field: str, value: object, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        SelfTrainConfig(**{field: value})
+
+
+def test_local_weights_start_every_run(real_root: Path, pool_root: Path, tmp_path: Path) -> None:
+    from medgan_aug.selftrain import create_classifier
+
+    torch.manual_seed(5)
+    pretrained = create_classifier("test_efficientnet", 5, 1).state_dict()
+    torch.save(pretrained, tmp_path / "pretrained.pt")
+    real = load_real_splits(real_root, SIZE)
+    with pytest.warns(UserWarning, match="dropped the classifier-head") as caught:
+        result = trainer(weights=tmp_path / "pretrained.pt", rounds=1, train=settings(epochs=1, lr=1e-9)).run(
+            real, FolderPool(pool_root, SIZE), progress=False
+        )
+    assert sum("classifier-head" in str(w.message) for w in caught) == 1  # said once, not once per run
+    # With a vanishing learning rate the selected classifier keeps the saved body weights (BatchNorm statistics
+    # still move, so parameters are compared).
+    params = dict(result.model.named_parameters())
+    body = [k for k in params if not k.startswith("classifier.")]
+    assert body and all(torch.allclose(params[k].detach(), pretrained[k], atol=1e-5) for k in body)
