@@ -1,18 +1,20 @@
 """Evaluation metrics of generated images: FID, KID, Inception Score and precision/recall.
 
 :class:`FIDScorer` runs torch-fidelity on folders, tensors or datasets of real and generated images, with
-torch-fidelity's Inception network, a timm model read from a local weights file, or any feature module.
+torch-fidelity's Inception network, a timm model read from a local weights file, a classifier trained on the
+medical images (:class:`ClassifierFeatures`, a domain extractor), or any feature module.
 :meth:`FIDScorer.from_features` computes the same metrics from feature arrays. Without network access the
 Inception weights must be given (``weights=``), else :class:`MetricsWeightsError` says what is missing.
 """
 
-from .extractors import ModuleFeatureExtractor, TimmFeatures
+from .extractors import ClassifierFeatures, ModuleFeatureExtractor, TimmFeatures
 from .image_sets import ImageSet, ImageSetSource
 from .scorer import METRICS, FIDScorer
 from .weights import MetricsWeightsError
 
 __all__ = [
     "METRICS",
+    "ClassifierFeatures",
     "FIDScorer",
     "ImageSet",
     "ImageSetSource",

@@ -18,6 +18,7 @@ from .weights import MetricsWeightsError, file_sha256
 __all__ = [
     "MODULE_KWARG",
     "TIMM_PREFIX",
+    "ClassifierFeatures",
     "ModuleFeatureExtractor",
     "TimmFeatures",
     "module_fingerprint",
@@ -150,6 +151,57 @@ class TimmFeatures(nn.Module):
         if tuple(images.shape[2:]) != self.input_size:
             images = F.interpolate(images, size=self.input_size, mode=self.mode, align_corners=False, antialias=True)
         return self.model((images - self.mean) / self.std)
+
+
+class ClassifierFeatures(nn.Module):
+    """The pre-logits features of a timm classifier trained on the medical images themselves: a domain extractor.
+
+    Inception features describe natural photographs; a classifier trained on the real images (for example the
+    ``classifier.pt`` that :meth:`~medgan_aug.selftrain.SelfTrainResult.save` writes) describes what separates the
+    classes of this data, and needs no download. Images arrive as torch-fidelity gives them to a module extractor
+    (float ``[N, 3, H, W]`` in [0, 1]) and are turned into the classifier's input: the channel mean for a
+    one-channel classifier, mapped to [-1, 1], resized to its ``image_size`` (antialiased bilinear).
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        A timm classifier (it must have ``forward_features`` and ``forward_head``).
+    in_chans : int
+        Input channels the classifier was trained on, 1 or 3.
+    image_size : int
+        Side of the images the classifier was trained on.
+    """
+
+    def __init__(self, model: nn.Module, in_chans: int, image_size: int) -> None:
+        super().__init__()
+        if not (hasattr(model, "forward_features") and hasattr(model, "forward_head")):
+            raise TypeError(f"model must be a timm classifier (forward_features, forward_head), got {type(model)}")
+        if in_chans not in (1, 3):
+            raise ValueError(f"in_chans must be 1 or 3, got {in_chans!r}")
+        if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 1:
+            raise ValueError(f"image_size must be a positive integer, got {image_size!r}")
+        self.model = model
+        self.in_chans = in_chans
+        self.image_size = image_size
+        # Eval mode for good: BatchNorm on batch statistics would make every set look alike.
+        self.eval()
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike[str]) -> ClassifierFeatures:
+        """Load a ``classifier.pt`` written by :meth:`~medgan_aug.selftrain.SelfTrainResult.save`."""
+        from ..selftrain.result import load_classifier
+
+        model, meta = load_classifier(path)
+        return cls(model, int(meta["in_chans"]), int(meta["image_size"]))
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """Return the ``[N, D]`` pre-logits features of float ``[N, 3, H, W]`` images in [0, 1]."""
+        x = images.mean(dim=1, keepdim=True) if self.in_chans == 1 else images
+        x = x * 2 - 1
+        if tuple(x.shape[2:]) != (self.image_size, self.image_size):
+            size = (self.image_size, self.image_size)
+            x = F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=True)
+        return self.model.forward_head(self.model.forward_features(x), pre_logits=True)
 
 
 def module_fingerprint(module: nn.Module) -> str:
