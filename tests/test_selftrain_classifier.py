@@ -147,6 +147,13 @@ def test_training_separates_dark_from_bright() -> None:
     assert not model.training
 
 
+def test_a_last_batch_of_one_image_is_skipped_not_fatal() -> None:
+    # 17 images in batches of 8 leave one image: BatchNorm cannot train on it, so that batch is dropped.
+    model = new_model(0, NESTED)
+    history = train_classifier(model, separable(17, 0), fast_settings(epochs=2, batch_size=8), progress=False)
+    assert len(history) == 2 and all(np.isfinite(row["loss"]) for row in history)
+
+
 def test_best_val_epoch_is_restored() -> None:
     # Validating on the training images with swapped labels: the better the fit, the lower val_acc.
     train = separable(64, 0)

@@ -387,6 +387,8 @@ def train_classifier(
     Notes
     -----
     The model is left on the settings' device, in eval mode. On the CPU, the same seed gives the same weights.
+    When the last batch of an epoch would hold a single image it is skipped (BatchNorm layers cannot train on one
+    image); shuffling makes it a different image every epoch.
     """
     if not isinstance(settings, TrainSettings):
         raise TypeError(f"settings must be a TrainSettings, got {type(settings).__name__}")
@@ -405,7 +407,11 @@ def train_classifier(
         )
     shuffle = torch.Generator().manual_seed(settings.seed)
     augment = torch.Generator().manual_seed(settings.seed + 1)
-    train_loader = _loader(train, settings.batch_size, settings.num_workers, device, shuffle=True, generator=shuffle)
+    # BatchNorm cannot train on a batch of one image: a last batch of one (a different image every epoch) is dropped.
+    lone_last = len(train) % settings.batch_size == 1 and len(train) > settings.batch_size
+    train_loader = _loader(
+        train, settings.batch_size, settings.num_workers, device, shuffle=True, generator=shuffle, drop_last=lone_last
+    )
     val_loader = None if val is None else _loader(val, settings.batch_size, settings.num_workers, device)
 
     history: list[dict[str, float]] = []
