@@ -154,13 +154,11 @@ def run(args: argparse.Namespace) -> None:
     print(f"split by {real.method}: train {len(real.train)}, val {len(real.val)}, test {len(real.test)}")
 
     classes = list(real.class_names)
+    # --smoke: toy networks, a few thousand parameters per layer instead of millions.
+    toy = {"channel_base": 256, "channel_max": 32, "mapping_layers": 1} if args.smoke else {}
     config = resolve_config(
-        "auto", resolution=args.size, img_channels=1, c_dim=len(classes), batch=args.batch, kimg=args.kimg
+        "auto", resolution=args.size, img_channels=1, c_dim=len(classes), batch=args.batch, kimg=args.kimg, **toy
     )
-    if args.smoke:  # toy networks: a few thousand parameters per layer instead of millions
-        for kwargs in (config.G_kwargs["synthesis_kwargs"], config.D_kwargs):
-            kwargs.update(channel_base=256, channel_max=32)
-        config.G_kwargs["mapping_kwargs"]["num_layers"] = 1
     # The GAN sees the training split only; its items are (image, one-hot class), what a conditional run needs.
     gan_data = Subset(real.train.base, real.train.indices.tolist())
     trainer = GANTrainer(

@@ -56,6 +56,21 @@ def test_overrides_and_minibatch_std_group_divides_the_per_gpu_batch():
     assert config.D_kwargs["epilogue_kwargs"]["mbstd_group_size"] == 3
 
 
+def test_width_overrides_reach_both_networks_and_build_small_ones():
+    config = resolve_config("auto", resolution=32, img_channels=1, c_dim=3, channel_base=256, channel_max=32,
+                            mapping_layers=1)  # fmt: skip
+    for kwargs in (config.G_kwargs["synthesis_kwargs"], config.D_kwargs):
+        assert (kwargs["channel_base"], kwargs["channel_max"]) == (256, 32)
+    assert config.G_kwargs["mapping_kwargs"]["num_layers"] == 1
+    G = StyleGenerator(**config.G_kwargs)
+    # Features at resolution r are min(channel_base // r, channel_max): 32 at 4 and 8 px, 16 at 16 px, 8 at 32 px.
+    widths = {name: p.shape[0] for name, p in G.named_parameters() if name.endswith("conv1.weight")}
+    assert widths == {"synthesis.b4.conv1.weight": 32, "synthesis.b8.conv1.weight": 32,
+                      "synthesis.b16.conv1.weight": 16, "synthesis.b32.conv1.weight": 8}  # fmt: skip
+    with pytest.raises(ValueError, match="channel_max must be a positive integer"):
+        resolve_config("auto", resolution=32, img_channels=1, channel_max=0)
+
+
 def test_bad_configurations_are_named():
     with pytest.raises(ValueError, match="cfg must be one of auto, stylegan2"):
         resolve_config("huge", resolution=64, img_channels=1)

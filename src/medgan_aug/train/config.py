@@ -107,6 +107,9 @@ def resolve_config(
     batch_gpu: int | None = None,
     gamma: float | None = None,
     kimg: float | None = None,
+    channel_base: int | None = None,
+    channel_max: int | None = None,
+    mapping_layers: int | None = None,
 ) -> TrainConfig:
     """The configuration ``cfg`` for a dataset, with StyleGAN2-ADA's rules for ``auto``.
 
@@ -136,6 +139,12 @@ def resolve_config(
         Override of the R1 weight.
     kimg : float, optional
         Override of the training length.
+    channel_base, channel_max : int, optional
+        Overrides of the width of G's synthesis network and of D (features at resolution ``r`` are
+        ``min(channel_base // r, channel_max)``); small values (e.g. 256 and 32) make networks a CPU trains
+        in minutes.
+    mapping_layers : int, optional
+        Override of the depth of G's mapping network.
 
     Returns
     -------
@@ -145,6 +154,13 @@ def resolve_config(
         raise ValueError(f"cfg must be one of {', '.join(CONFIG_PRESETS)}, got {cfg!r}")
     if num_gpus < 1:
         raise ValueError(f"num_gpus must be >= 1, got {num_gpus}")
+    for name, value in (
+        ("channel_base", channel_base),
+        ("channel_max", channel_max),
+        ("mapping_layers", mapping_layers),
+    ):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
     spec = CONFIG_PRESETS[cfg]
     res = resolution
     if cfg == "auto":
@@ -169,15 +185,18 @@ def resolve_config(
     mbstd = min(spec.mbstd_group, per_gpu)
     while per_gpu % mbstd:
         mbstd -= 1
-    channel_base = int(spec.fmaps * 32768)
-    common = {"channel_base": channel_base, "channel_max": 512, "num_fp16_res": 4, "conv_clamp": 256}
+    width = {
+        "channel_base": int(spec.fmaps * 32768) if channel_base is None else channel_base,
+        "channel_max": 512 if channel_max is None else channel_max,
+    }
+    common = {**width, "num_fp16_res": 4, "conv_clamp": 256}
     G_kwargs = {
         "z_dim": 512,
         "c_dim": c_dim,
         "w_dim": 512,
         "img_resolution": res,
         "img_channels": img_channels,
-        "mapping_kwargs": {"num_layers": spec.mapping_layers},
+        "mapping_kwargs": {"num_layers": spec.mapping_layers if mapping_layers is None else mapping_layers},
         "synthesis_kwargs": dict(common),
     }
     D_kwargs = {
