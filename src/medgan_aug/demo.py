@@ -1,0 +1,614 @@
+"""The ``medgan-aug demo`` workflow: phantom ultrasound volumes to a scored, self-trained synthetic set, offline.
+
+:func:`run_demo` runs the README's whole job on data it makes itself, with nothing downloaded: phantom neonatal
+cranial ultrasound volumes (:func:`make_phantom_volumes`), sliced into coronal, sagittal and ``noise`` planes,
+a small class-conditional StyleGAN2 trained with ADA, a synthetic set, FID/KID in the feature space of a classifier
+trained on the real planes, and self-training against the real-only baseline. :class:`DemoSettings` has presets
+from a seconds-long smoke run to a bigger one for a real machine.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import shutil
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import numpy as np
+from scipy import ndimage
+
+from .data.volume import Volume, write_nrrd
+
+__all__ = [
+    "DEMO_PRESETS",
+    "PHANTOM_SPACING",
+    "PHANTOM_VENTRICLE_CENTRES",
+    "DemoSettings",
+    "DemoSummary",
+    "make_phantom_volumes",
+    "run_demo",
+]
+
+PHANTOM_SPACING: tuple[float, float, float] = (0.6, 0.6, 0.9)
+"""Voxel size (mm) of the phantom volumes along axes 0 (left-right), 1 (anterior-posterior), 2 (inferior-superior)."""
+
+PHANTOM_VENTRICLE_CENTRES: tuple[tuple[float, float, float], tuple[float, float, float]] = (
+    (-0.3, 0.05, 0.15),
+    (0.3, 0.05, 0.15),
+)
+"""Nominal centres of the two lateral ventricles in head coordinates (-1 to 1 across the field of view per axis).
+The per-patient jitter moves them by less than their smallest radius, so these points always lie inside them."""
+
+# Grey levels before speckle: the ultrasound look of a neonatal head (bright bone and falx, dark fluid).
+_BACKGROUND = 0.06
+_TISSUE = 0.45
+_SKULL = 0.9
+_FALX = 0.75
+_FLUID = 0.08
+
+
+def _ellipsoid(grid: tuple[np.ndarray, ...], centre: np.ndarray, radii: np.ndarray) -> np.ndarray:
+    """Squared normalised radius of every voxel w.r.t. an axis-aligned ellipsoid (< 1 inside)."""
+    return sum(((axis - c) / r) ** 2 for axis, c, r in zip(grid, centre, radii, strict=True))
+
+
+def _phantom(size: int, depth: int, rng: np.random.Generator) -> np.ndarray:
+    """One ``[size, size, depth]`` phantom head in [0, 1]."""
+    grid = np.meshgrid(
+        np.linspace(-1.0, 1.0, size), np.linspace(-1.0, 1.0, size), np.linspace(-1.0, 1.0, depth), indexing="ij"
+    )
+    head_centre = rng.uniform(-0.04, 0.04, 3)
+    head_radii = np.array([0.78, 0.86, 0.74]) * rng.uniform(0.92, 1.05)
+    head = _ellipsoid(grid, head_centre, head_radii)
+    # The inner surface of the skull, as a fraction of its outer radii.
+    inner = head_radii * 0.88
+    brain = _ellipsoid(grid, head_centre, inner) < 1.0
+
+    image = np.full(grid[0].shape, _BACKGROUND, dtype=np.float64)
+    image[head < 1.0] = _SKULL
+    image[brain] = _TISSUE
+    # Slow tissue texture so planes of one patient are not all alike.
+    texture = ndimage.gaussian_filter(rng.standard_normal(image.shape), sigma=size / 12)
+    image[brain] += 0.1 * texture[brain] / max(float(np.abs(texture).max()), 1e-6)
+
+    falx = brain & (np.abs(grid[0] - head_centre[0]) < 0.025) & (grid[2] > head_centre[2] - 0.2)
+    image[falx] = _FALX
+
+    # The left ventricle is larger than the right and both run anterior-posterior and tilt upwards, so coronal
+    # planes show two small dark ovals and sagittal planes one long crescent.
+    for side, (centre, scale) in enumerate(zip(PHANTOM_VENTRICLE_CENTRES, (1.25, 1.0), strict=True)):
+        jitter = rng.uniform(-0.02, 0.02, 3)
+        centre_ = np.asarray(centre) + head_centre * 0.5 + jitter
+        radii = np.array([0.09, 0.42, 0.13]) * scale * rng.uniform(0.9, 1.15)
+        ventricle = _ellipsoid(grid, centre_, radii) < 1.0
+        horn = _ellipsoid(grid, centre_ + np.array([0.03 * (2 * side - 1), 0.35, -0.12]), radii * 0.45) < 1.0
+        image[brain & (ventricle | horn)] = _FLUID
+
+    # Speckle: multiplicative gamma noise with the correlation length of a few voxels, as in B-mode images.
+    speckle = ndimage.gaussian_filter(rng.gamma(4.0, 0.25, image.shape), sigma=0.8)
+    image *= speckle / speckle.mean()
+    return np.clip(image, 0.0, 1.0).astype(np.float32)
+
+
+def make_phantom_volumes(folder: str | os.PathLike[str], n: int = 6, size: int = 48, *, seed: int = 0) -> list[Path]:
+    """Write phantom neonatal cranial ultrasound volumes as NRRD files.
+
+    Each volume has ``size x size x round(size * 0.6 / 0.9)`` voxels of :data:`PHANTOM_SPACING` mm (a cube of
+    ``0.6 * size`` mm), axis 0 left-right, 1 anterior-posterior, 2 inferior-superior: an ellipsoidal bright skull
+    shell, brain tissue with a slow texture, a bright midline falx and two dark, asymmetric lateral ventricles
+    (near :data:`PHANTOM_VENTRICLE_CENTRES`), with per-patient jitter of size and position and multiplicative
+    speckle. Values are float32 in [0, 1]; the first and last planes of every view are background only, as the
+    ``noise`` class expects.
+
+    Parameters
+    ----------
+    folder : str or os.PathLike
+        Output folder, created if missing; existing files of the same names are replaced.
+    n : int, optional
+        Number of volumes (patients), >= 1.
+    size : int, optional
+        Voxels along axes 0 and 1, >= 16.
+    seed : int, optional
+        Random seed; the same seed gives the same volumes.
+
+    Returns
+    -------
+    list of pathlib.Path
+        ``folder/patient000.nrrd``, ... sorted.
+
+    Raises
+    ------
+    ValueError
+        If ``n`` or ``size`` is too small.
+    """
+    if int(n) != n or n < 1:
+        raise ValueError(f"n must be a positive integer, got {n!r}")
+    if int(size) != size or size < 16:
+        raise ValueError(f"size must be an integer >= 16, got {size!r}")
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    depth = max(round(size * PHANTOM_SPACING[0] / PHANTOM_SPACING[2]), 8)
+    rngs = [np.random.default_rng(child) for child in np.random.SeedSequence(seed).spawn(int(n))]
+    paths = []
+    for index, rng in enumerate(rngs):
+        volume = Volume.from_array(_phantom(int(size), depth, rng), spacing=PHANTOM_SPACING)
+        paths.append(write_nrrd(volume, folder / f"patient{index:03d}.nrrd"))
+    return sorted(paths)
+
+
+DEMO_PRESETS: tuple[str, ...] = ("smoke", "default", "large")
+"""Names accepted by :meth:`DemoSettings.preset`."""
+
+# Tilts of every view and the patient split of the planes, as in the ultrasound workflow of the README.
+_TILTS = (-10.0, 0.0, 10.0)
+_SPLIT = (0.5, 0.25, 0.25)
+# Self-training: half of the real training planes, pseudo-labels at the README's confidence threshold.
+_REAL_FRACTION = 0.5
+_THRESHOLD = 0.9
+# ADA's speed in kimg for p to go from 0 to 1: the trainer's default (500) suits runs of thousands of kimg; a
+# demo of a few kimg needs a faster controller to show p reacting to the discriminator's overfitting.
+_ADA_KIMG = 20.0
+
+
+@dataclass
+class DemoSettings:
+    """What :func:`run_demo` builds and how big.
+
+    Start from a preset with :meth:`preset`; every field can be overridden.
+
+    Parameters
+    ----------
+    out_dir : pathlib.Path
+        Folder for everything the demo writes; it must not exist or be empty, unless ``overwrite``.
+    volumes : int
+        Phantom volumes (patients), >= 3 (train, validation and test each get at least one).
+    volume_size : int
+        Voxels of a phantom along its left-right and anterior-posterior axes, >= 16.
+    image_size : int
+        Side of the planes and of the generator's images, a power of two >= 8.
+    kimg : float
+        GAN training length in thousands of real images shown to the discriminator, > 0.
+    cbase, cmax : int
+        Channel base and maximum channels of the generator and discriminator; the latent and style vectors
+        have ``cmax`` entries too.
+    batch : int
+        GAN minibatch size.
+    synthetic_per_class : int
+        Synthetic images generated per class, >= 2.
+    classifier : str
+        timm model of the feature classifier and of self-training (random initialisation, nothing downloaded).
+    classifier_epochs : int
+        Training epochs of every classifier.
+    selftrain_rounds : int
+        Maximum pseudo-labelling rounds.
+    seed : int
+        Seed of the phantoms, the split, the GAN, the synthetic set and the classifiers.
+    device : str, optional
+        ``"cpu"`` or a CUDA device; default CUDA when available.
+    progress : bool
+        Print the steps and the underlying tools' progress bars to stderr.
+    overwrite : bool
+        Replace a non-empty ``out_dir``.
+    """
+
+    out_dir: Path
+    volumes: int
+    volume_size: int
+    image_size: int
+    kimg: float
+    cbase: int
+    cmax: int
+    batch: int
+    synthetic_per_class: int
+    classifier: str
+    classifier_epochs: int
+    selftrain_rounds: int
+    seed: int = 0
+    device: str | None = None
+    progress: bool = True
+    overwrite: bool = False
+
+    def __post_init__(self) -> None:
+        """Reject invalid settings."""
+        self.out_dir = Path(self.out_dir)
+        minimums = {
+            "volumes": 3,
+            "volume_size": 16,
+            "image_size": 8,
+            "cbase": 1,
+            "cmax": 1,
+            "batch": 1,
+            "synthetic_per_class": 2,
+            "classifier_epochs": 1,
+            "selftrain_rounds": 1,
+        }
+        for name, minimum in minimums.items():
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+                raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+        if self.image_size & (self.image_size - 1):
+            raise ValueError(f"image_size must be a power of two, got {self.image_size}")
+        if isinstance(self.kimg, bool) or not isinstance(self.kimg, (int, float)) or not 0 < self.kimg < math.inf:
+            raise ValueError(f"kimg must be a positive number, got {self.kimg!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise ValueError(f"seed must be an integer >= 0, got {self.seed!r}")
+        if not isinstance(self.classifier, str) or not self.classifier:
+            raise ValueError(f"classifier must be a timm model name, got {self.classifier!r}")
+
+    @classmethod
+    def preset(
+        cls, name: Literal["smoke", "default", "large"], out_dir: str | os.PathLike[str], **overrides: Any
+    ) -> DemoSettings:
+        """Settings of a preset, with any field overridden.
+
+        Parameters
+        ----------
+        name : {"smoke", "default", "large"}
+            ``"smoke"``: seconds, 16 px, for tests. ``"default"``: a few minutes on a 2-core CPU, 32 px.
+            ``"large"``: 64 px, more patients and 100 kimg, for a GPU or a long CPU run.
+        out_dir : str or os.PathLike
+            The output folder.
+        **overrides
+            Fields of :class:`DemoSettings`.
+
+        Returns
+        -------
+        DemoSettings
+
+        Raises
+        ------
+        ValueError
+            For an unknown preset or field, or an invalid value.
+        """
+        if name not in _PRESET_VALUES:
+            raise ValueError(f"preset must be one of {', '.join(DEMO_PRESETS)}, got {name!r}")
+        known = {f.name for f in dataclasses.fields(cls)} - {"out_dir"}
+        unknown = sorted(set(overrides) - known)
+        if unknown:
+            raise ValueError(f"unknown DemoSettings fields {unknown}; known: {sorted(known)}")
+        return cls(out_dir=Path(out_dir), **{**_PRESET_VALUES[name], **overrides})
+
+
+_PRESET_VALUES: dict[str, dict[str, Any]] = {
+    "smoke": {
+        "volumes": 3,
+        "volume_size": 24,
+        "image_size": 16,
+        "kimg": 0.032,
+        "cbase": 128,
+        "cmax": 16,
+        "batch": 8,
+        "synthetic_per_class": 12,
+        "classifier": "test_resnet",
+        "classifier_epochs": 1,
+        "selftrain_rounds": 1,
+    },
+    "default": {
+        "volumes": 8,
+        "volume_size": 48,
+        "image_size": 32,
+        "kimg": 8.0,
+        "cbase": 2048,
+        "cmax": 64,
+        "batch": 32,
+        "synthetic_per_class": 200,
+        "classifier": "test_resnet",
+        "classifier_epochs": 4,
+        "selftrain_rounds": 2,
+    },
+    "large": {
+        "volumes": 24,
+        "volume_size": 96,
+        "image_size": 64,
+        "kimg": 100.0,
+        "cbase": 8192,
+        "cmax": 256,
+        "batch": 32,
+        "synthetic_per_class": 1000,
+        "classifier": "resnet18",
+        "classifier_epochs": 10,
+        "selftrain_rounds": 3,
+    },
+}
+
+
+@dataclass(frozen=True)
+class DemoSummary:
+    """What :func:`run_demo` did and measured.
+
+    Attributes
+    ----------
+    steps : list of tuple
+        ``(step, seconds, result)`` per step, in order.
+    metrics : dict of str to float
+        ``fid`` and ``kid_mean``/``kid_std`` of the synthetic set against the real test planes,
+        ``fid_real_val_test`` (real validation against real test planes: the score of real data, for scale),
+        ``feature_classifier_test_accuracy``, ``ada_p`` (final augmentation probability), ``accepted``
+        (pseudo-labelled images trained on by the selected run), and ``baseline``/``full``/``selected``
+        ``_test_balanced_accuracy`` of self-training.
+    paths : dict of str to pathlib.Path
+        The folders, sample grids, plots and reports.
+    """
+
+    steps: list[tuple[str, float, str]]
+    metrics: dict[str, float]
+    paths: dict[str, Path] = field(default_factory=dict)
+
+    def table(self) -> str:
+        """Markdown tables of the steps (with their times) and the metrics."""
+        lines = ["| step | seconds | result |", "|---|---:|---|"]
+        lines += [f"| {step} | {seconds:.1f} | {result} |" for step, seconds, result in self.steps]
+        total = sum(seconds for _, seconds, _ in self.steps)
+        lines += [f"| total | {total:.1f} | |", "", "| metric | value |", "|---|---:|"]
+        lines += [f"| {_METRIC_NAMES.get(key, key)} | {value:.4g} |" for key, value in self.metrics.items()]
+        return "\n".join(lines)
+
+
+_METRIC_NAMES = {
+    "fid": "FID synthetic vs real test (classifier features)",
+    "kid_mean": "KID synthetic vs real test (mean)",
+    "kid_std": "KID synthetic vs real test (std)",
+    "fid_real_val_test": "FID real val vs real test (for scale)",
+    "feature_classifier_test_accuracy": "feature classifier test accuracy",
+    "ada_p": "ADA p at the end of training",
+    "accepted": "pseudo-labelled images used by the selected run",
+    "baseline_test_balanced_accuracy": "baseline (real-only) test balanced accuracy",
+    "full_test_balanced_accuracy": "real 100% test balanced accuracy",
+    "selected_test_balanced_accuracy": "selected run test balanced accuracy",
+}
+
+_T = TypeVar("_T")
+
+
+def _prepare_out_dir(out_dir: Path, overwrite: bool) -> None:
+    """Create ``out_dir`` empty, replacing a non-empty one only with ``overwrite``."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise NotADirectoryError(f"out_dir {out_dir} exists and is not a directory")
+    if out_dir.is_dir() and any(out_dir.iterdir()):
+        if not overwrite:
+            raise FileExistsError(f"out_dir {out_dir} is not empty; choose another folder or pass overwrite=True")
+        resolved = out_dir.resolve()
+        # A mistyped --out must not wipe the working directory, a parent of it, the home folder or a root.
+        protected = {Path.home().resolve(), Path(resolved.anchor)}
+        if resolved in protected or Path.cwd().resolve().is_relative_to(resolved):
+            raise ValueError(f"out_dir {out_dir} is the working directory, a parent of it, home or a root")
+        shutil.rmtree(resolved)
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+
+def _last_file(folder: Path, pattern: str) -> Path:
+    """The last file (in name order) matching ``pattern`` in ``folder``."""
+    found = sorted(folder.glob(pattern))
+    if not found:
+        raise FileNotFoundError(f"no {pattern} in {folder}")
+    return found[-1]
+
+
+def run_demo(settings: DemoSettings) -> DemoSummary:
+    """Run the whole workflow on phantom data: slice, train a conditional GAN with ADA, generate, score, self-train.
+
+    Steps, each timed, with everything written under ``settings.out_dir``:
+
+    1. ``volumes/``: :func:`make_phantom_volumes`.
+    2. ``planes/``: coronal and sagittal planes tilted by -10, 0 and 10 degrees, the first and last eighth of every
+       view's slices labelled ``noise``, split by patient into ``train``/``val``/``test`` (:class:`VolumeSlicer`).
+    3. ``training/``: a small class-conditional StyleGAN2 trained with ADA on ``planes/train``
+       (:class:`GANTrainer`): sample grids ``reals.png`` and ``fakes-*.png``, ``loss.png``, ``augment.png``,
+       ``stats.jsonl`` and the final ``training-*.pt``.
+    4. ``synthetic/``: ``synthetic_per_class`` images per class from the final EMA generator (:func:`synthesize`).
+    5. A classifier trained on the real training planes, whose pre-logits features
+       (:class:`~medgan_aug.metrics.ClassifierFeatures`) score FID and KID of the synthetic set against the real
+       test planes, and of the real validation against the real test planes for scale.
+    6. ``selftrain/``: :class:`~medgan_aug.selftrain.SelfTrainer` in pseudo mode on the synthetic folder as an
+       unlabelled pool, with half of the real training planes, against the real-only baselines (``report.md``,
+       ``report.json``, ``runs.png``, confusion PNGs, ``classifier.pt``).
+
+    Parameters
+    ----------
+    settings : DemoSettings
+        Sizes, seed and output folder.
+
+    Returns
+    -------
+    DemoSummary
+        The steps' times and results, the metrics and the output paths; also written to ``summary.md``.
+
+    Raises
+    ------
+    FileExistsError
+        If ``out_dir`` is not empty and ``overwrite`` is not set.
+    ValueError
+        If the classifier name is not a timm model, or a step rejects the settings.
+    """
+    import torch
+
+    from .data import ImageFolderDataset, VolumeSlicer, load_generator, synthesize
+    from .metrics import ClassifierFeatures, FIDScorer
+    from .selftrain import (
+        FolderPool,
+        SelfTrainConfig,
+        SelfTrainer,
+        TrainSettings,
+        check_model_name,
+        create_classifier,
+        load_real_splits,
+        predict,
+        train_classifier,
+    )
+    from .train import GANTrainer, read_stats, resolve_config
+
+    s = settings
+    if not isinstance(s, DemoSettings):
+        raise TypeError(f"settings must be a DemoSettings, got {type(s).__name__}")
+    check_model_name(s.classifier)
+    _prepare_out_dir(s.out_dir, s.overwrite)
+    out = s.out_dir
+    device = s.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    steps: list[tuple[str, float, str]] = []
+    metrics: dict[str, float] = {}
+    paths: dict[str, Path] = {}
+
+    def timed(name: str, work: Callable[[], _T], describe: Callable[[_T], str]) -> _T:
+        if s.progress:
+            print(f"\n== {len(steps) + 1}. {name}", file=sys.stderr, flush=True)
+        start = time.perf_counter()
+        value = work()
+        steps.append((name, time.perf_counter() - start, describe(value)))
+        return value
+
+    # 1. Phantoms.
+    volumes = timed(
+        "phantom volumes",
+        lambda: make_phantom_volumes(out / "volumes", s.volumes, s.volume_size, seed=s.seed),
+        lambda found: f"{len(found)} NRRD volumes of {s.volume_size} px",
+    )
+    paths["volumes"] = out / "volumes"
+
+    # 2. Planes.
+    slicer = VolumeSlicer(["coronal", "sagittal"], _TILTS, size=s.image_size, noise_margin=max(s.volume_size // 8, 1))
+    planes = timed(
+        "slice",
+        lambda: slicer.write(volumes, out / "planes", split=_SPLIT, seed=s.seed, progress=s.progress),
+        lambda folder: _describe_planes(folder),
+    )
+    paths["planes"] = planes
+
+    # 3. GAN training.
+    dataset = ImageFolderDataset(planes / "train", s.image_size, labels="auto")
+    config = resolve_config(
+        "auto", resolution=s.image_size, img_channels=1, c_dim=dataset.c_dim, batch=s.batch, kimg=s.kimg,
+        channel_base=s.cbase, channel_max=s.cmax,
+    )  # fmt: skip
+    config.G_kwargs.update(z_dim=s.cmax, w_dim=s.cmax)
+    training = out / "training"
+    trainer = GANTrainer(
+        config,
+        dataset,
+        training,
+        augment="ada",
+        ada_kimg=_ADA_KIMG,
+        seed=s.seed,
+        device=device,
+        # About eight ticks: eight sample grids and points on the plots.
+        kimg_per_tick=s.kimg / 8,
+        snapshot_ticks=10**9,
+        num_workers=0,
+        progress=s.progress,
+    )
+    checkpoint = timed(
+        "train conditional GAN with ADA",
+        trainer.train,
+        lambda _: f"{s.kimg:g} kimg at {s.image_size} px, {dataset.c_dim} classes, batch {s.batch}",
+    )
+    stats = read_stats(training / "stats.jsonl")
+    metrics["ada_p"] = float(stats[-1]["p"])
+    paths.update(
+        training=training,
+        checkpoint=checkpoint,
+        reals_grid=training / "reals.png",
+        fakes_grid=_last_file(training, "fakes-*.png"),
+        loss_plot=training / "loss.png",
+        augment_plot=training / "augment.png",
+    )
+
+    # 4. Synthetic set.
+    G = load_generator(checkpoint, device=device)
+    classes = list(range(dataset.c_dim))
+    synthetic = timed(
+        "generate synthetic set",
+        lambda: synthesize(
+            G,
+            s.synthetic_per_class * len(classes),
+            out / "synthetic",
+            classes=classes,
+            checkpoint=checkpoint,
+            device=device,
+            progress=s.progress,
+        ),
+        lambda folder: f"{s.synthetic_per_class} images per class for {', '.join(dataset.class_names)}",
+    )
+    paths["synthetic"] = synthetic
+
+    # 5. Feature classifier and FID/KID.
+    real = load_real_splits(planes, s.image_size, seed=s.seed)
+    classifier_settings = TrainSettings(
+        epochs=s.classifier_epochs, batch_size=32, num_workers=0, seed=s.seed, device=device
+    )
+
+    def score() -> dict[str, float]:
+        torch.manual_seed(s.seed)
+        model = create_classifier(s.classifier, len(real.class_names), real.num_channels)
+        train_classifier(model, real.train, classifier_settings, val=real.val, progress=s.progress)
+        probs = predict(model, real.test, num_workers=0, device=device)
+        accuracy = float(np.mean(probs.argmax(axis=1) == real.test_labels))
+        features = ClassifierFeatures(model, real.num_channels, s.image_size)
+        smallest = min(len(real.val), len(real.test), s.synthetic_per_class * len(classes))
+        scorer = FIDScorer(("fid", "kid"), extractor=features, device=device, kid_subset_size=smallest)
+        results = scorer.score(planes / "test", synthetic)
+        reference = scorer.score(planes / "val", planes / "test")
+        return {
+            "fid": results["fid"],
+            "kid_mean": results["kid_mean"],
+            "kid_std": results["kid_std"],
+            "fid_real_val_test": reference["fid"],
+            "feature_classifier_test_accuracy": accuracy,
+        }
+
+    metrics.update(
+        timed(
+            "score synthetic set (FID/KID, classifier features)",
+            score,
+            lambda m: (
+                f"FID {m['fid']:.4g}, KID {m['kid_mean']:.3g}; real val vs test: FID {m['fid_real_val_test']:.4g}"
+            ),
+        )
+    )
+
+    # 6. Self-training.
+    config_st = SelfTrainConfig(
+        model=s.classifier,
+        mode="pseudo",
+        real_fraction=_REAL_FRACTION,
+        threshold=_THRESHOLD,
+        rounds=s.selftrain_rounds,
+        patience=s.selftrain_rounds,
+        train=classifier_settings,
+    )
+    pool = FolderPool(synthetic, real.resolution, num_channels=real.num_channels)
+    selftrain = out / "selftrain"
+    result = timed(
+        "self-training vs real-only baseline",
+        lambda: SelfTrainer(config_st).run(real, pool, out_dir=selftrain, progress=s.progress),
+        lambda r: r.verdict(),
+    )
+    for stage_name, stage in (("baseline", result.baseline), ("selected", result.selected_stage)):
+        metrics[f"{stage_name}_test_balanced_accuracy"] = float(stage.test.balanced_accuracy)
+    full = [stage for stage in result.stages if stage.kind == "full"]
+    if full:
+        metrics["full_test_balanced_accuracy"] = float(full[0].test.balanced_accuracy)
+    metrics["accepted"] = float(sum(result.selected_stage.synthetic_per_class))
+    paths.update(
+        selftrain=selftrain,
+        report=selftrain / "report.md",
+        runs_plot=selftrain / "runs.png",
+        confusion=selftrain / "confusion_selected.png",
+    )
+
+    summary = DemoSummary(steps, metrics, {**paths, "summary": out / "summary.md"})
+    listing = "\n".join(f"- {key}: {path}" for key, path in summary.paths.items())
+    (out / "summary.md").write_text(f"# medgan-aug demo\n\n{summary.table()}\n\n{listing}\n", encoding="utf-8")
+    return summary
+
+
+def _describe_planes(folder: Path) -> str:
+    """``"N planes (train a, val b, test c); classes x, y, z"`` for a split dataset folder."""
+    counts = {split: sum(1 for _ in (folder / split).rglob("*.png")) for split in ("train", "val", "test")}
+    classes = sorted(p.name for p in (folder / "train").iterdir() if p.is_dir())
+    parts = ", ".join(f"{split} {n}" for split, n in counts.items())
+    return f"{sum(counts.values())} planes ({parts}); classes {', '.join(classes)}"
