@@ -45,6 +45,7 @@ ACTIVATIONS: dict[str, ActivationSpec] = {
     "softplus": ActivationSpec(lambda z, _: F.softplus(z), 0.0, 1.0),
     "swish": ActivationSpec(lambda z, _: z * torch.sigmoid(z), 0.0, math.sqrt(2)),
 }
+"""The activations ``bias_act`` accepts (``act=``), each with its default ``alpha`` and ``gain``."""
 
 
 def _bias_shape(x: torch.Tensor, dim: int) -> list[int]:

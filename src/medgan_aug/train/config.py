@@ -58,6 +58,7 @@ CONFIG_PRESETS: dict[str, PresetSpec] = {
     "paper1024": PresetSpec(8, 25000, 32, 4, 1, 0.002, 2, 10, None, 8),
     "cifar": PresetSpec(2, 100000, 64, 32, 1, 0.0025, 0.01, 500, 0.05, 2),
 }
+"""StyleGAN2-ADA's training presets by name (``--cfg``); ``auto`` is resolved from the resolution and GPU count."""
 
 
 @dataclass
