@@ -47,7 +47,7 @@ from .nets import (
 from .selftrain import SelfTrainConfig, SelfTrainer
 from .train import GANTrainer, TrainConfig, resolve_config
 
-__version__ = "0.1.0.dev0"
+__version__ = "0.1.0"
 
 # The metrics pull in torch-fidelity and torchvision (about 1.7 s); they load on first use, so that slicing,
 # preparing and training start without them.
