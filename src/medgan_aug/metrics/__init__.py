@@ -1,15 +1,18 @@
-"""Evaluation metrics of generated images: FID, KID, Inception Score and precision/recall.
+"""Evaluation metrics: FID, KID, Inception Score and precision/recall of generated images; segmentation overlap.
 
 :class:`FIDScorer` runs torch-fidelity on folders, tensors or datasets of real and generated images, with
 torch-fidelity's Inception network, a timm model read from a local weights file, a classifier trained on the
 medical images (:class:`ClassifierFeatures`, a domain extractor), or any feature module.
 :meth:`FIDScorer.from_features` computes the same metrics from feature arrays. Without network access the
 Inception weights must be given (``weights=``), else :class:`MetricsWeightsError` says what is missing.
+:mod:`~medgan_aug.metrics.segmentation` scores masks: foreground Jaccard/IoU, Dice and VOC, per image or per tile.
 """
 
+from . import segmentation
 from .extractors import ClassifierFeatures, ModuleFeatureExtractor, TimmFeatures
 from .image_sets import ImageSet, ImageSetSource
 from .scorer import METRICS, FIDScorer
+from .segmentation import SegmentationScores, dice, jaccard, segmentation_scores, voc_score
 from .weights import MetricsWeightsError
 
 __all__ = [
@@ -20,5 +23,11 @@ __all__ = [
     "ImageSetSource",
     "MetricsWeightsError",
     "ModuleFeatureExtractor",
+    "SegmentationScores",
     "TimmFeatures",
+    "dice",
+    "jaccard",
+    "segmentation",
+    "segmentation_scores",
+    "voc_score",
 ]

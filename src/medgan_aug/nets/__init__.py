@@ -6,6 +6,8 @@ implementation's constructor arguments and state-dict keys, run on
 save and load with :meth:`~CheckpointMixin.save` /
 :meth:`~CheckpointMixin.from_checkpoint` without executing code from files;
 :func:`load_stylegan2_ada` reads StyleGAN2-ADA training snapshots the same way.
+:class:`DCGANGenerator` and :class:`DCGANDiscriminator` are configurable DCGAN baselines, with presets of the
+dermoscopy (128 px) and MNIST (28 px) studies (:data:`DCGAN_PRESETS`), saved and loaded the same way.
 """
 
 from .checkpoint import (
@@ -16,6 +18,7 @@ from .checkpoint import (
     convert_color_channels,
     load_network,
 )
+from .dcgan import DCGAN_PRESETS, DCGANDiscriminator, DCGANGenerator
 from .discriminator import DiscriminatorBlock, DiscriminatorEpilogue, StyleDiscriminator
 from .errors import CheckpointError, StateDictMismatchError, UnsafeCheckpointError
 from .generator import StyleGenerator
@@ -26,9 +29,12 @@ from .synthesis import SynthesisBlock, SynthesisLayer, SynthesisNetwork, ToRGBLa
 
 __all__ = [
     "CHECKPOINT_FORMAT",
+    "DCGAN_PRESETS",
     "CheckpointError",
     "CheckpointMixin",
     "Conv2dLayer",
+    "DCGANDiscriminator",
+    "DCGANGenerator",
     "DiscriminatorBlock",
     "DiscriminatorEpilogue",
     "FullyConnectedLayer",
