@@ -82,6 +82,9 @@ def _train(args: argparse.Namespace) -> int:
             channel_max=args.cmax,
             mapping_layers=args.map,
         )
+        config.loss, config.n_critic = args.loss, args.n_critic
+        if args.loss == "wgan-gp" and args.gamma is None:
+            config.r1_gamma = 0.0  # the gradient penalty on interpolates takes R1's place
         trainer = GANTrainer(
             config,
             dataset,
@@ -169,7 +172,16 @@ def _add_train_parser(commands: argparse._SubParsersAction) -> None:
     train.add_argument("--p", type=float, default=0.0, help="initial (or, with --aug fixed, constant) p")
     train.add_argument("--augpipe", default="bgc", choices=list(PRESETS))
     train.add_argument("--no-color", action="store_true", help="no colour augmentation (dermoscopy)")
-    train.add_argument("--gamma", type=float, help="R1 weight (default: the cfg's)")
+    train.add_argument("--gamma", type=float, help="R1 weight (default: the cfg's; 0 with --loss wgan-gp)")
+    train.add_argument(
+        "--loss",
+        default="logistic",
+        choices=["logistic", "minimax", "wgan-gp", "hinge"],
+        help="adversarial objective (default logistic, StyleGAN2's non-saturating loss)",
+    )
+    train.add_argument(
+        "--n-critic", type=int, default=1, help="discriminator steps per generator step (e.g. 5 for wgan-gp)"
+    )
     train.add_argument("--batch", type=int, help="total batch size (default: the cfg's)")
     train.add_argument("--batch-gpu", type=int, help="images per process per pass (gradient accumulation)")
     train.add_argument("--cbase", type=int, help="channel base of G and D (default: the cfg's)")

@@ -2,13 +2,14 @@
 
 from .config import CONFIG_PRESETS, PresetSpec, TrainConfig, resolve_config
 from .ema import ema_beta, update_ema
-from .loss import PHASES, LossStats, StyleGAN2Loss
+from .loss import ADVERSARIAL_LOSSES, PHASES, LossStats, StyleGAN2Loss, adversarial_terms
 from .reports import append_stats, plot_curves, read_stats, save_image_grid
 from .sampler import InfiniteSampler
 from .tracking import MetricTracker
 from .trainer import AUGMENT_MODES, TRAINING_FORMAT, GANTrainer, TrainingDivergedError
 
 __all__ = [
+    "ADVERSARIAL_LOSSES",
     "AUGMENT_MODES",
     "CONFIG_PRESETS",
     "PHASES",
@@ -21,6 +22,7 @@ __all__ = [
     "StyleGAN2Loss",
     "TrainConfig",
     "TrainingDivergedError",
+    "adversarial_terms",
     "append_stats",
     "ema_beta",
     "plot_curves",

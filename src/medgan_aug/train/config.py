@@ -65,7 +65,10 @@ CONFIG_PRESETS: dict[str, PresetSpec] = {
 class TrainConfig:
     """Everything the trainer needs besides the data: networks, optimisers, losses, schedule.
 
-    Build it with :func:`resolve_config`; any field can then be changed.
+    Build it with :func:`resolve_config`; any field can then be changed. ``loss`` selects the adversarial
+    objective (see :data:`~medgan_aug.train.loss.ADVERSARIAL_LOSSES`); ``n_critic`` is the number of
+    discriminator steps per generator step (5 is usual for WGAN-GP, whose gradient penalty has weight
+    ``gp_lambda`` and replaces R1: set ``r1_gamma`` to 0).
     """
 
     cfg: str
@@ -90,6 +93,9 @@ class TrainConfig:
     style_mixing_prob: float = 0.9
     ema_kimg: float = 10.0
     ema_rampup: float | None = None
+    loss: str = "logistic"
+    n_critic: int = 1
+    gp_lambda: float = 10.0
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:

@@ -1,4 +1,15 @@
-"""StyleGAN2's losses: non-saturating logistic loss, lazy R1 and path-length regularisation, style mixing."""
+"""StyleGAN2's losses: adversarial objectives, lazy R1 and path-length regularisation, style mixing.
+
+The adversarial objective is selectable (:data:`ADVERSARIAL_LOSSES`), per sample with ``f`` the logits of generated
+and ``r`` of real images:
+
+* ``"logistic"`` (StyleGAN2's non-saturating loss, the default): G ``softplus(-f)``, D ``softplus(f) + softplus(-r)``;
+* ``"minimax"`` (the original GAN objective): G ``-softplus(f)``, that is G minimises ``log(1 - sigmoid(f))``; D as
+  logistic;
+* ``"hinge"``: G ``-f``, D ``relu(1 + f) + relu(1 - r)``;
+* ``"wgan-gp"``: G ``-f``, critic ``f - r`` plus ``gp_lambda * (||grad D(x_hat)||_2 - 1)^2`` on random interpolates
+  ``x_hat`` between each real and generated image (Gulrajani et al. 2017).
+"""
 
 from __future__ import annotations
 
@@ -12,11 +23,48 @@ from torch import nn
 from ..augment import AdaptiveAugment
 from ..nets import StyleDiscriminator, StyleGenerator
 
-__all__ = ["PHASES", "LossStats", "StyleGAN2Loss"]
+__all__ = ["ADVERSARIAL_LOSSES", "PHASES", "LossStats", "StyleGAN2Loss", "adversarial_terms"]
 
 # A phase is one optimiser step's worth of gradient: the main loss, its lazy
 # regulariser, or both at once when regularisation is not lazy.
 PHASES = ("Gmain", "Greg", "Gboth", "Dmain", "Dreg", "Dboth")
+
+ADVERSARIAL_LOSSES: tuple[str, ...] = ("logistic", "minimax", "hinge", "wgan-gp")
+"""The adversarial objectives :class:`StyleGAN2Loss` can train with (see the module description)."""
+
+
+def adversarial_terms(loss: str, logits: torch.Tensor, role: str) -> torch.Tensor:
+    """Per-sample adversarial loss of one set of logits.
+
+    Parameters
+    ----------
+    loss : str
+        One of :data:`ADVERSARIAL_LOSSES`.
+    logits : torch.Tensor
+        D's logits (critic values for ``"wgan-gp"``).
+    role : {"G", "D_fake", "D_real"}
+        The generator's loss on generated images, or the discriminator's on generated or on real images.
+
+    Returns
+    -------
+    torch.Tensor
+        The loss of every sample, the shape of ``logits``.
+    """
+    if loss not in ADVERSARIAL_LOSSES:
+        raise ValueError(f"loss must be one of {', '.join(ADVERSARIAL_LOSSES)}, got {loss!r}")
+    if role == "G":
+        if loss == "logistic":
+            return F.softplus(-logits)
+        return -F.softplus(logits) if loss == "minimax" else -logits
+    if role == "D_fake":
+        if loss == "hinge":
+            return F.relu(1 + logits)
+        return logits if loss == "wgan-gp" else F.softplus(logits)
+    if role == "D_real":
+        if loss == "hinge":
+            return F.relu(1 - logits)
+        return -logits if loss == "wgan-gp" else F.softplus(-logits)
+    raise ValueError(f"role must be 'G', 'D_fake' or 'D_real', got {role!r}")
 
 
 @dataclass
@@ -28,6 +76,7 @@ class LossStats:
     loss_d_real: torch.Tensor | None = None
     r1_penalty: torch.Tensor | None = None
     pl_penalty: torch.Tensor | None = None
+    gp_penalty: torch.Tensor | None = None
     real_logits: torch.Tensor | None = None
     fake_logits: torch.Tensor | None = None
 
@@ -53,6 +102,10 @@ class StyleGAN2Loss(nn.Module):
         The path-length penalty uses ``batch // pl_batch_shrink`` samples.
     pl_decay : float
         Decay of the running mean of path lengths.
+    loss : str
+        The adversarial objective, one of :data:`ADVERSARIAL_LOSSES`.
+    gp_lambda : float
+        Weight of the WGAN-GP gradient penalty (``loss="wgan-gp"`` only).
     """
 
     def __init__(
@@ -65,8 +118,16 @@ class StyleGAN2Loss(nn.Module):
         pl_weight: float = 2.0,
         pl_batch_shrink: int = 2,
         pl_decay: float = 0.01,
+        loss: str = "logistic",
+        gp_lambda: float = 10.0,
     ) -> None:
         super().__init__()
+        if loss not in ADVERSARIAL_LOSSES:
+            raise ValueError(f"loss must be one of {', '.join(ADVERSARIAL_LOSSES)}, got {loss!r}")
+        if not (math.isfinite(gp_lambda) and gp_lambda >= 0):
+            raise ValueError(f"gp_lambda must be a finite number >= 0, got {gp_lambda!r}")
+        self.adversarial = loss
+        self.gp_lambda = gp_lambda
         self.G = G
         self.D = D
         self.augment = augment
@@ -93,6 +154,17 @@ class StyleGAN2Loss(nn.Module):
         if self.augment is not None:
             img = self.augment(img)
         return self.D(img, c)
+
+    def _gradient_penalty(
+        self, real_img: torch.Tensor, gen_img: torch.Tensor, real_c: torch.Tensor | None
+    ) -> torch.Tensor:
+        """``(||grad D(x_hat)||_2 - 1)^2`` per sample, at uniform random points between real and generated images."""
+        n = min(real_img.shape[0], gen_img.shape[0])
+        eps = torch.rand(n, 1, 1, 1, device=real_img.device, dtype=real_img.dtype)
+        mixed = (eps * real_img[:n].detach() + (1 - eps) * gen_img[:n].detach()).requires_grad_(True)
+        logits = self.run_D(mixed, real_c[:n] if real_c is not None else None)
+        (grads,) = torch.autograd.grad(logits.sum(), mixed, create_graph=True)
+        return (grads.flatten(1).norm(dim=1) - 1).square()
 
     def accumulate_gradients(
         self,
@@ -136,7 +208,7 @@ class StyleGAN2Loss(nn.Module):
         if g_main:
             gen_img, _ = self.run_G(gen_z, gen_c)
             gen_logits = self.run_D(gen_img, gen_c)
-            loss = F.softplus(-gen_logits)
+            loss = adversarial_terms(self.adversarial, gen_logits, "G")
             loss.mean().mul(gain).backward()
             stats.loss_g, stats.fake_logits = loss.detach(), gen_logits.detach()
 
@@ -158,8 +230,13 @@ class StyleGAN2Loss(nn.Module):
             with torch.no_grad():
                 gen_img, _ = self.run_G(gen_z, gen_c)
             gen_logits = self.run_D(gen_img, gen_c)
-            loss = F.softplus(gen_logits)
-            loss.mean().mul(gain).backward()
+            loss = adversarial_terms(self.adversarial, gen_logits, "D_fake")
+            total = loss
+            if self.adversarial == "wgan-gp" and self.gp_lambda != 0:
+                penalty = self._gradient_penalty(real_img, gen_img, real_c)
+                total = loss + penalty.unsqueeze(1) * self.gp_lambda
+                stats.gp_penalty = penalty.detach()
+            total.mean().mul(gain).backward()
             stats.loss_d_fake, stats.fake_logits = loss.detach(), gen_logits.detach()
 
         if d_main or d_r1:
@@ -167,7 +244,7 @@ class StyleGAN2Loss(nn.Module):
             real_logits = self.run_D(real, real_c)
             total = real_logits * 0
             if d_main:
-                loss = F.softplus(-real_logits)
+                loss = adversarial_terms(self.adversarial, real_logits, "D_real")
                 total = total + loss
                 stats.loss_d_real = loss.detach()
             if d_r1:

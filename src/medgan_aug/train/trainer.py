@@ -140,6 +140,8 @@ class GANTrainer:
             raise ValueError(f"augment must be one of {', '.join(AUGMENT_MODES)}, got {augment!r}")
         if augpipe not in PRESETS:
             raise ValueError(f"augpipe must be one of {', '.join(PRESETS)}, got {augpipe!r}")
+        if isinstance(config.n_critic, bool) or not isinstance(config.n_critic, int) or config.n_critic < 1:
+            raise ValueError(f"config.n_critic must be a positive integer, got {config.n_critic!r}")
         self._check_dataset(config, dataset)
         self.rank, self.world = _distributed()
         if config.num_gpus != self.world:
@@ -183,6 +185,8 @@ class GANTrainer:
             pl_weight=config.pl_weight,
             pl_batch_shrink=config.pl_batch_shrink,
             pl_decay=config.pl_decay,
+            loss=config.loss,
+            gp_lambda=config.gp_lambda,
         ).to(self.device)
         if self.world > 1:
             # Every process starts from rank 0's weights (they were seeded differently).
@@ -336,6 +340,9 @@ class GANTrainer:
         real_logits = []
         for phase in self.phases:
             if self.batch_idx % phase.interval:
+                continue
+            # n_critic discriminator steps (each on its own real batch) per generator step.
+            if phase.name.startswith("G") and self.batch_idx % config.n_critic:
                 continue
             phase.module.requires_grad_(True)
             phase.optimizer.zero_grad(set_to_none=True)
