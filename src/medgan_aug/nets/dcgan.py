@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from .checkpoint import CheckpointMixin
+from .mapping import check_labels
 
 __all__ = ["DCGAN_PRESETS", "DCGANDiscriminator", "DCGANGenerator"]
 
@@ -150,21 +151,6 @@ def _init_weights(module: nn.Module) -> None:
         elif isinstance(layer, nn.BatchNorm2d):
             nn.init.normal_(layer.weight, 1.0, _INIT_STD)
             nn.init.zeros_(layer.bias)
-
-
-def _check_labels(c: torch.Tensor | None, c_dim: int, batch: int, other: str) -> None:
-    if c_dim == 0:
-        if c is not None and (not isinstance(c, torch.Tensor) or c.numel() > 0):
-            got = tuple(c.shape) if isinstance(c, torch.Tensor) else type(c).__name__
-            raise ValueError(f"c was given ({got}) but the model is unconditional (c_dim=0); pass c=None")
-        return
-    if c is None:
-        raise ValueError(f"the model is conditional (c_dim={c_dim}): c of shape [N, {c_dim}] is required")
-    if not isinstance(c, torch.Tensor) or c.ndim != 2 or c.shape[1] != c_dim:
-        got = tuple(c.shape) if isinstance(c, torch.Tensor) else type(c).__name__
-        raise ValueError(f"c must have shape [N, {c_dim}] (one-hot or soft labels), got {got}")
-    if c.shape[0] != batch:
-        raise ValueError(f"{other} and c have different batch sizes: {batch} and {c.shape[0]}")
 
 
 def _preset(name: str, role: str, overrides: dict[str, Any]) -> dict[str, Any]:
@@ -351,7 +337,7 @@ class DCGANGenerator(CheckpointMixin):
         if not isinstance(z, torch.Tensor) or z.ndim != 2 or z.shape[1] != self.z_dim:
             got = tuple(z.shape) if isinstance(z, torch.Tensor) else type(z).__name__
             raise ValueError(f"z must have shape [N, {self.z_dim}], got {got}")
-        _check_labels(c, self.c_dim, z.shape[0], "z")
+        check_labels(c, self.c_dim, z.shape[0], "z")
         x = z * truncation_psi if truncation_psi != 1 else z
         if self.c_dim > 0:
             x = torch.cat([x, self.embed(c.to(x.dtype))], dim=1)
@@ -498,7 +484,7 @@ class DCGANDiscriminator(CheckpointMixin):
         if not isinstance(img, torch.Tensor) or img.ndim != 4 or tuple(img.shape[1:]) != expected:
             got = tuple(img.shape) if isinstance(img, torch.Tensor) else type(img).__name__
             raise ValueError(f"img must have shape [N, {', '.join(map(str, expected))}], got {got}")
-        _check_labels(c, self.c_dim, img.shape[0], "img")
+        check_labels(c, self.c_dim, img.shape[0], "img")
         h = self.features(img)
         logits = self.fc(h)
         if self.c_dim > 0:

@@ -19,7 +19,7 @@ from .layers import (
     block_format,
     register_resample_filter,
 )
-from .mapping import MappingNetwork
+from .mapping import MappingNetwork, check_labels
 from .synthesis import block_channels, check_architecture, check_resolution, fp16_resolution
 
 __all__ = ["DiscriminatorBlock", "DiscriminatorEpilogue", "StyleDiscriminator"]
@@ -354,13 +354,8 @@ class StyleDiscriminator(CheckpointMixin):
         if not isinstance(img, torch.Tensor) or img.ndim != 4 or tuple(img.shape[1:]) != expected:
             got = tuple(img.shape) if isinstance(img, torch.Tensor) else type(img).__name__
             raise ValueError(f"img must have shape [N, {', '.join(map(str, expected))}], got {got}")
-        cmap = None
-        if self.c_dim > 0:
-            cmap = self.mapping(None, c)
-            if cmap.shape[0] != img.shape[0]:
-                raise ValueError(f"img and c have different batch sizes: {img.shape[0]} and {cmap.shape[0]}")
-        elif c is not None and c.numel() > 0:
-            raise ValueError(f"c was given ({tuple(c.shape)}) but the model is unconditional (c_dim=0); pass c=None")
+        check_labels(c, self.c_dim, img.shape[0], "img")
+        cmap = self.mapping(None, c) if self.c_dim > 0 else None
 
         x = None
         for res in self.block_resolutions:

@@ -7,7 +7,35 @@ from torch import nn
 
 from .layers import FullyConnectedLayer, normalize_2nd_moment
 
-__all__ = ["MappingNetwork"]
+__all__ = ["MappingNetwork", "check_labels"]
+
+
+def check_labels(c: torch.Tensor | None, c_dim: int, batch: int | None, other: str) -> None:
+    """Raise a ValueError unless ``c`` fits a network with ``c_dim`` classes and a batch of ``batch`` items.
+
+    Parameters
+    ----------
+    c : torch.Tensor or None
+        Labels ``[N, c_dim]``; None (or an empty tensor) for an unconditional network.
+    c_dim : int
+        Label length of the network, 0 when unconditional.
+    batch : int or None
+        Batch size of the other input; None skips the comparison.
+    other : str
+        Name of the other input in the message, e.g. ``"z"`` or ``"img"``.
+    """
+    if c_dim == 0:
+        if c is not None and (not isinstance(c, torch.Tensor) or c.numel() > 0):
+            got = tuple(c.shape) if isinstance(c, torch.Tensor) else type(c).__name__
+            raise ValueError(f"c was given ({got}) but the model is unconditional (c_dim=0); pass c=None")
+        return
+    if c is None:
+        raise ValueError(f"the model is conditional (c_dim={c_dim}): c of shape [N, {c_dim}] is required")
+    if not isinstance(c, torch.Tensor) or c.ndim != 2 or c.shape[1] != c_dim:
+        got = tuple(c.shape) if isinstance(c, torch.Tensor) else type(c).__name__
+        raise ValueError(f"c must have shape [N, {c_dim}] (one-hot or soft labels), got {got}")
+    if batch is not None and c.shape[0] != batch:
+        raise ValueError(f"{other} and c have different batch sizes: {batch} and {c.shape[0]}")
 
 
 class MappingNetwork(nn.Module):
@@ -143,18 +171,7 @@ class MappingNetwork(nn.Module):
                 got = tuple(z.shape) if isinstance(z, torch.Tensor) else type(z).__name__
                 raise ValueError(f"z must have shape [N, {self.z_dim}], got {got}")
             batch = z.shape[0]
-        if self.c_dim == 0:
-            if c is not None and (not isinstance(c, torch.Tensor) or c.numel() > 0):
-                got = tuple(c.shape) if isinstance(c, torch.Tensor) else type(c).__name__
-                raise ValueError(f"c was given ({got}) but the model is unconditional (c_dim=0); pass c=None")
-            return
-        if c is None:
-            raise ValueError(f"the model is conditional (c_dim={self.c_dim}): c of shape [N, {self.c_dim}] is required")
-        if not isinstance(c, torch.Tensor) or c.ndim != 2 or c.shape[1] != self.c_dim:
-            got = tuple(c.shape) if isinstance(c, torch.Tensor) else type(c).__name__
-            raise ValueError(f"c must have shape [N, {self.c_dim}] (one-hot or soft labels), got {got}")
-        if batch is not None and c.shape[0] != batch:
-            raise ValueError(f"z and c have different batch sizes: {batch} and {c.shape[0]}")
+        check_labels(c, self.c_dim, batch, "z")
 
     def extra_repr(self) -> str:
         return f"z_dim={self.z_dim}, c_dim={self.c_dim}, w_dim={self.w_dim}, num_ws={self.num_ws}"
