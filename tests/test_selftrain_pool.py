@@ -16,26 +16,7 @@ from torch.utils.data import DataLoader
 from medgan_aug.data import ImageFolderDataset, synthesize
 from medgan_aug.nets import StyleGenerator
 from medgan_aug.selftrain.pool import DatasetPool, FolderPool, GeneratorPool
-
-TINY = {
-    "z_dim": 16,
-    "w_dim": 16,
-    "img_resolution": 16,
-    "mapping_kwargs": {"num_layers": 2},
-    "synthesis_kwargs": {"channel_base": 64, "channel_max": 8},
-}
-
-
-def make_generator(c_dim: int = 0, img_channels: int = 1, seed: int = 0) -> StyleGenerator:
-    """A tiny generator whose tensors are moved off their initial values, so that seeds and classes matter."""
-    torch.manual_seed(seed)
-    G = StyleGenerator(c_dim=c_dim, img_channels=img_channels, **TINY)
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, tensor in [*G.named_parameters(), *G.named_buffers()]:
-            if not name.endswith("resample_filter"):
-                tensor.add_(0.3 * torch.randn(tensor.shape, generator=gen))
-    return G.eval()
+from tests.test_synthetic import make_generator
 
 
 def count_calls(G: StyleGenerator) -> list[int]:
