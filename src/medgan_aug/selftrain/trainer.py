@@ -390,11 +390,11 @@ class SelfTrainer:
             bar.set_postfix_str(baseline_name)
             stage, model = self._stage(baseline_name, "baseline", used.train, used, no_synthetic, progress)
             result.model = _cpu_copy(model)
-            self._add(result, stage, bar, out_dir, selectable=False)
+            self._add(result, stage, bar, out_dir)
             if cfg.full_baseline and cfg.real_fraction < 1:
                 bar.set_postfix_str("real 100%")
                 full, _ = self._stage("real 100%", "full", real.train, real, no_synthetic, progress)
-                self._add(result, full, bar, out_dir, selectable=False)
+                self._add(result, full, bar, out_dir)
             if cfg.mode == "pseudo":
                 result.stop_reason = self._pseudo_rounds(result, used, pool, model, bar, out_dir, progress)
             else:
@@ -405,8 +405,13 @@ class SelfTrainer:
                 _write_accepted_images(result, pool, Path(out_dir) / "accepted")
         return result
 
-    def _add(self, result: SelfTrainResult, stage: Stage, bar: tqdm, out_dir: Any, *, selectable: bool) -> bool:
-        """Record a stage; return whether it became the selected run. The report on disk is refreshed."""
+    def _add(
+        self, result: SelfTrainResult, stage: Stage, bar: tqdm, out_dir: Any, model: nn.Module | None = None
+    ) -> bool:
+        """Record a stage and refresh the report on disk; return whether it became the selected run.
+
+        Only stages given with their ``model`` compete for selection; the selected one's model is kept.
+        """
         result.stages.append(stage)
         bar.update(1)
         selected = False
@@ -414,8 +419,9 @@ class SelfTrainer:
             score = getattr(stage.val, self.config.monitor)
             bar.set_postfix_str(f"{stage.name}: val {self.config.monitor} {score:.3f}")
             best = result.stages[result.selected].val
-            if selectable and score > getattr(best, self.config.monitor):
+            if model is not None and score > getattr(best, self.config.monitor):
                 result.selected = len(result.stages) - 1
+                result.model = _cpu_copy(model)
                 selected = True
         if out_dir is not None:
             result.save(out_dir)
@@ -450,7 +456,7 @@ class SelfTrainer:
             if accept.indices.size == 0:
                 empty = Stage(name, "round", len(used.train), tuple(so_far.tolist()), (0,) * k, accept.capped,
                               accept.below_threshold, int(remaining.size), None, None)  # fmt: skip
-                self._add(result, empty, bar, out_dir, selectable=False)
+                self._add(result, empty, bar, out_dir)
                 if any(accept.capped):
                     return f"{name} accepted nothing: every class with confident images reached its cap"
                 return f"{name} accepted nothing: no remaining pool image reached the threshold {cfg.threshold}"
@@ -475,13 +481,7 @@ class SelfTrainer:
                 added=accept.per_class, capped=accept.capped, below_threshold=accept.below_threshold,
                 pool_remaining=int(remaining.size),
             )  # fmt: skip
-            if self._add(result, stage, bar, out_dir, selectable=True):
-                result.model = _cpu_copy(model)
-                since_best = 0
-                if out_dir is not None:
-                    result.save(out_dir)
-            else:
-                since_best += 1
+            since_best = 0 if self._add(result, stage, bar, out_dir, model) else since_best + 1
             if since_best >= cfg.patience:
                 return f"no validation {cfg.monitor.replace('_', ' ')} gain in {cfg.patience} round(s)"
             if remaining.size == 0:
@@ -514,14 +514,11 @@ class SelfTrainer:
                 added=tuple(counts), capped=tuple(w - n for w, n in zip(wanted, counts, strict=True)),
                 pool_remaining=len(pool) - int(chosen.size),
             )  # fmt: skip
-            if self._add(result, stage, bar, None, selectable=True):
-                result.model = _cpu_copy(model)
             result.accepted = [
                 {"source": pool.source(i), "label": used.class_names[int(labels[i])], "confidence": None, "stage": s}
                 for i, s in first_stage.items()
             ]
-            if out_dir is not None:
-                result.save(out_dir)
+            self._add(result, stage, bar, out_dir, model)
         return f"trained every mix ratio ({', '.join(f'{r:g}' for r in cfg.mix_ratios)})"
 
 
