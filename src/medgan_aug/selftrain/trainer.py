@@ -538,7 +538,7 @@ def _describe_real(real: RealSplits, used: RealSplits) -> dict[str, Any]:
         "val": len(real.val),
         "test": 0 if real.test is None else len(real.test),
     }
-    return {**described, "counts": counts, "num_channels": real.num_channels, "resolution": real.resolution}
+    return {**described, "counts": counts}
 
 
 def _write_accepted_images(result: SelfTrainResult, pool: GeneratorPool, folder: Path) -> None:
