@@ -270,3 +270,72 @@ def test_overwrite_through_a_symlink_replaces_its_target(tmp_path: Path) -> None
         writer.add(gray(), "a", "x")
     assert link.is_symlink() and entries(target) == ["a", "manifest.csv"]
     assert entries(tmp_path / "disk") == ["dataset"]
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Paired images and masks
+
+
+def test_masks_are_written_beside_their_images_with_manifest_columns(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    mask = np.zeros((6, 5), dtype=bool)
+    mask[1:4, 2:] = True  # 9 of 30 pixels
+    labelled = np.where(mask, 3, 0).astype(np.int32)  # one label value: fine
+    split = {"p1": "train", "p2": "val"}
+    with DatasetWriter(out, split=split, masks=True, manifest="json") as writer:
+        assert writer.add(gray(), "mass", "a", mask=mask, patient_id="p1") == "train/images/mass/a.png"
+        assert (
+            writer.add(gray(), "mass", "b", mask=labelled, patient_id="p2", foreground=0.5) == "val/images/mass/b.png"
+        )
+    rows = read_manifest(out / "manifest.json")
+    assert rows == [
+        {
+            "file": "train/images/mass/a.png",
+            "label": "mass",
+            "mask": "train/masks/mass/a.png",
+            "patient_id": "p1",
+            "foreground": 0.3,
+            "split": "train",
+        },
+        {
+            "file": "val/images/mass/b.png",
+            "label": "mass",
+            "mask": "val/masks/mass/b.png",
+            "patient_id": "p2",
+            "foreground": 0.5,  # given fields are kept
+            "split": "val",
+        },
+    ]
+    for row in rows:
+        with Image.open(out / row["mask"]) as png:
+            assert png.mode == "L"
+            np.testing.assert_array_equal(np.asarray(png), mask.astype(np.uint8) * 255)
+        with Image.open(out / row["file"]) as png:
+            np.testing.assert_array_equal(np.asarray(png), gray())
+    assert sorted(p.name for p in (out / "train").iterdir()) == ["images", "masks"]
+
+
+def test_csv_manifest_of_a_paired_writer_puts_mask_after_label(tmp_path: Path) -> None:
+    with DatasetWriter(tmp_path / "out", masks=True) as writer:
+        writer.add(gray(), "a", "x", mask=np.ones((6, 5), dtype=np.uint8), view="CC")
+    with open(tmp_path / "out" / "manifest.csv", newline="") as f:
+        assert next(csv.reader(f)) == ["file", "label", "mask", "view", "foreground"]
+    assert read_manifest(tmp_path / "out" / "manifest.csv")[0]["foreground"] == "1.0"
+
+
+def test_bad_masks_are_named(tmp_path: Path) -> None:
+    with DatasetWriter(tmp_path / "out", masks=True) as writer:
+        with pytest.raises(ValueError, match="image a/x: a writer with masks=True needs a mask"):
+            writer.add(gray(), "a", "x")
+        with pytest.raises(
+            ValueError, match=r"image a/x: mask has shape \(5, 6\), the image's height x width is \(6, 5\)"
+        ):
+            writer.add(gray(), "a", "x", mask=np.zeros((5, 6), dtype=bool))
+        with pytest.raises(ValueError, match="image a/x: mask must be a bool or integer numpy array, got float64"):
+            writer.add(gray(), "a", "x", mask=np.zeros((6, 5)))
+        with pytest.raises(ValueError, match=r"image a/x: mask holds several foreground values \(1, 2\)"):
+            writer.add(gray(), "a", "x", mask=np.arange(30).reshape(6, 5) % 3)
+        writer.add(gray(), "a", "x", mask=np.zeros((6, 5), dtype=bool))
+    assert len(read_manifest(tmp_path / "out" / "manifest.csv")) == 1
+    with DatasetWriter(tmp_path / "plain") as writer, pytest.raises(ValueError, match="without masks=True"):
+        writer.add(gray(), "a", "x", mask=np.zeros((6, 5), dtype=bool))

@@ -21,6 +21,7 @@ from medgan_aug.data import ImageFolderDataset
 from medgan_aug.metrics import FIDScorer, MetricsWeightsError
 from medgan_aug.metrics import weights as weights_module
 from tests.test_synthetic import make_generator
+from tests.test_synthetic_pairs import make_mask_generator
 
 
 def _features(n: int, d: int, shift: float, seed: int) -> np.ndarray:
@@ -561,3 +562,49 @@ def test_cli_score_network_errors(tmp_path, timm_weights, capsys):
     with pytest.raises(SystemExit):
         main([*base, "--fake", str(tmp_path / "real"), "--network", str(tmp_path / "G.pt")])
     assert "not allowed with argument" in capsys.readouterr().err
+
+
+class _PairedItems(Dataset):
+    """(image followed by its mask, label) items, as a paired image + mask dataset yields them."""
+
+    def __init__(self, images: torch.Tensor, masks: torch.Tensor) -> None:
+        self.items = torch.cat([images, masks], dim=1).float() / 255 * 2 - 1
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index: int):
+        return self.items[index], torch.zeros(0)
+
+
+def test_mask_generator_is_scored_on_its_image_channels():
+    G = make_mask_generator(img_channels=2, mask_channels=1, seed=5)
+    real = _uint8_images(16, 1, 1)
+    masks = torch.from_numpy(np.random.default_rng(3).integers(0, 2, size=(16, 1, 16, 16)).astype(np.uint8) * 255)
+    scorer = FIDScorer(["fid", "kid"], extractor=TinyFeatures(), kid_subset_size=8, device="cpu")
+    output = _generated(G, range(4, 14), None, 1.0)
+    expected = scorer.score(real, output[:, :1])
+    assert scorer.score(real, output[:, 1:])["fid"] != pytest.approx(expected["fid"], rel=1e-2)
+    _assert_close(scorer.score_generator(G, real, 10, seed=4, batch_size=10), expected)
+    # Real images followed by their masks, as a tensor or a dataset, are scored on the images alone.
+    _assert_close(scorer.score_generator(G, torch.cat([real, masks], dim=1), 10, seed=4, batch_size=10), expected)
+    _assert_close(scorer.score_generator(G, _PairedItems(real, masks), 10, seed=4, batch_size=10), expected)
+    # Colour real images are not the generator's layout (1 image + 1 mask channel) and stay as they are.
+    colour = _uint8_images(16, 3, 1)
+    _assert_close(scorer.score_generator(G, colour, 10, seed=4, batch_size=10), scorer.score(colour, output[:, :1]))
+    with pytest.raises(ValueError, match=r"2-channel images \(besides 1 mask channel\(s\)\); the metrics need 1 or 3"):
+        scorer.score_generator(make_mask_generator(img_channels=3, mask_channels=1), real, 4)
+
+
+def test_paired_folders_and_datasets_are_scored_on_their_images(tmp_path):
+    from medgan_aug.data import PairedImageFolderDataset, synthesize
+
+    out = synthesize(make_mask_generator(seed=6), 12, tmp_path / "pairs", progress=False)
+    scorer = FIDScorer(["fid"], extractor=TinyFeatures(), device="cpu")
+    fake = _uint8_images(12, 1, 2)
+    expected = scorer.score(out / "images", fake)
+    assert scorer.score(out, fake) == expected
+    # A dataset with a mask_channels attribute hands over its image channels only.
+    paired = PairedImageFolderDataset(out / "images", out / "masks", 16)
+    _assert_close(scorer.score(paired, fake), expected)
+    assert scorer.score(out / "masks", fake)["fid"] != pytest.approx(expected["fid"], rel=1e-2)

@@ -14,9 +14,11 @@ from PIL import Image
 from torch.utils.data import DataLoader
 
 from medgan_aug.data import ImageFolderDataset, synthesize
+from medgan_aug.data.synthetic import generator_inputs
 from medgan_aug.nets import StyleGenerator
 from medgan_aug.selftrain.pool import DatasetPool, FolderPool, GeneratorPool
 from tests.test_synthetic import make_generator
+from tests.test_synthetic_pairs import make_mask_generator
 
 
 def count_calls(G: StyleGenerator) -> list[int]:
@@ -304,7 +306,44 @@ def test_generator_pool_errors_for_conditional_rgb(G_cond_rgb):
         GeneratorPool(G_cond_rgb, 2, num_channels=1)
     with pytest.raises(ValueError, match="class 3 is out of range"):
         GeneratorPool(G_cond_rgb, 2, classes=[0, 3])
-    with pytest.raises(TypeError, match="G must be a StyleGenerator"):
+    with pytest.raises(TypeError, match="G must be a StyleGenerator or DCGANGenerator"):
         GeneratorPool(torch.nn.Identity(), 2)
     # The last seed may be the largest numpy accepts.
     assert GeneratorPool(G_cond_rgb, 2, seed_start=2**32 - 2, progress=False).source(1) == "seed4294967295"
+
+
+def test_mask_generator_pool_holds_the_image_channels_synthesize_writes(tmp_path):
+    # Conditional, a colour image and two masks: the pool ignores the masks.
+    G = make_mask_generator(c_dim=2, img_channels=5, mask_channels=2, seed=4)
+    settings = {"truncation_psi": 0.8, "batch_size": 2}
+    pool = GeneratorPool(G, 3, seed_start=6, classes=[1, 0], progress=False, **settings)
+    assert (len(pool), pool.num_channels, pool.labels.tolist()) == (3, 3, [1, 1, 0])
+    out = synthesize(G, 3, tmp_path / "set", classes=[1, 0], seeds=[6, 7, 8], progress=False, **settings)
+    z, c = generator_inputs(G, [6, 7], [1, 1], "cpu")
+    with torch.no_grad():
+        first_batch = G(z, c, truncation_psi=0.8, noise_mode="const", update_w_avg=False)
+    for i in range(3):
+        png = np.asarray(Image.open(out / "images" / f"class{pool.labels[i]}" / f"seed{pool.seeds[i]:08d}.png"))
+        assert pool[i].shape == (3, 16, 16)
+        assert np.array_equal(pool.pixels(i), png)
+        assert torch.equal(pool[i], torch.tensor(png).permute(2, 0, 1).float() / 255 * 2 - 1)
+        if i < 2:
+            # The image part of the output, not the masks: within half a level of G's first three channels.
+            assert (pool[i] - first_batch[i, :3].clamp(-1, 1)).abs().max() <= 1 / 255 + 1e-6
+    gray = make_mask_generator(img_channels=2, mask_channels=1)
+    one, three = GeneratorPool(gray, 2, progress=False), GeneratorPool(gray, 2, num_channels=3, progress=False)
+    assert one[1].shape == (1, 16, 16)
+    assert torch.equal(three[1], one[1].repeat(3, 1, 1))
+    with pytest.raises(ValueError, match=r"2-channel images \(besides 1 mask channel\(s\)\); a pool needs 1 or 3"):
+        GeneratorPool(make_mask_generator(img_channels=3, mask_channels=1), 2)
+
+
+def test_folder_pool_reads_a_paired_folder_from_its_images(tmp_path):
+    G = make_mask_generator(c_dim=2, seed=5)
+    out = synthesize(G, 4, tmp_path / "pairs", classes=[0, 1], progress=False)
+    pool = FolderPool(out, 16, class_names=["benign", "malignant"])
+    assert len(pool) == 4 and pool.root == out / "images"
+    assert pool.labels.tolist() == [0, 0, 1, 1]
+    expected = ImageFolderDataset(out / "images", 16, labels=None)
+    for i in range(4):
+        assert torch.equal(pool[i], expected[i][0])

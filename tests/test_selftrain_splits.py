@@ -455,8 +455,8 @@ def test_load_real_splits_bad_arguments(tmp_path: Path) -> None:
         load_real_splits(tmp_path / "tr", 8, fractions=(0.7, 0.2, 0.2))
     with pytest.raises(ValueError, match="fractions must give val a share > 0"):
         load_real_splits(tmp_path / "tr", 8, fractions=(0.8, 0.0, 0.2))
-    with pytest.raises(ValueError, match="resolution must be a power of two"):
-        load_real_splits(tmp_path / "tr", 6)
+    with pytest.raises(ValueError, match="resolution must be an integer >= 4"):
+        load_real_splits(tmp_path / "tr", 3)
     write_classes(tmp_path / "tiny", {"x": 1, "y": 4})
     with pytest.raises(ValueError, match="class 0 has 1 item"):
         load_real_splits(tmp_path / "tiny", 8)

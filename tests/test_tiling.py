@@ -81,3 +81,30 @@ def test_padding_counts_as_background():
 def test_bad_arguments_are_named(kwargs, match):
     with pytest.raises(ValueError, match=match):
         tile_image(np.zeros((8, 8)), **kwargs)
+
+
+@pytest.mark.parametrize("pad", ["zero", "reflect"])
+def test_tile_masks_are_padded_like_the_image(pad):
+    # Image and mask hold the same pattern, so each tile's mask must equal its image > 0 after padding; the
+    # expected padding is built from explicit indices: reflection maps index j past the end n - 1 to 2 (n - 1) - j.
+    rng = np.random.default_rng(1)
+    mask = rng.random((7, 10)) < 0.4
+    image = mask.astype(np.float32)
+    inside = np.zeros((8, 12), dtype=bool)
+    inside[:7, :10] = mask
+    if pad == "zero":
+        padded = inside
+    else:
+        rows = np.minimum(np.arange(8), 2 * 6 - np.arange(8))
+        cols = np.minimum(np.arange(12), 2 * 9 - np.arange(12))
+        padded = mask[rows[:, None], cols[None, :]]
+    tiles = tile_image(image, 4, pad=pad, mask=mask)
+    assert len(tiles) == 6
+    for t in tiles:
+        window = (slice(t.top, t.top + 4), slice(t.left, t.left + 4))
+        assert t.mask is not None and t.mask.dtype == bool
+        np.testing.assert_array_equal(t.mask, padded[window])
+        np.testing.assert_array_equal(t.mask, t.image > 0)
+        # The foreground fraction still counts padding as background, whatever the pad mode.
+        assert t.foreground == inside[window].mean()
+    assert all(t.mask is None for t in tile_image(image, 4, pad=pad))

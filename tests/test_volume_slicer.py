@@ -314,3 +314,31 @@ def test_in_memory_volumes_are_named_by_position(tmp_path):
     rows = read_manifest(out / "manifest.csv")
     assert {r["patient_id"] for r in rows} == {"volume000", "volume001"}
     assert len(rows) == 2 * 18 and all(r["source"] == "<array>" for r in rows)
+
+
+@pytest.mark.parametrize(("view", "angle"), [("coronal", 0.0), ("axial", 0.0), ("sagittal", 20.0)])
+def test_plane_masks_are_the_label_sampled_with_nearest_neighbour(view, angle):
+    # A labelled ball, bright inside, on an anisotropic grid, cut at a pixel size that matches no voxel spacing: every
+    # plane's mask must be the label at the voxel nearest to each pixel's physical position (scipy's order-0 rule,
+    # floor(index + 0.5), background outside the volume), and the image bright exactly there.
+    shape, spacing = (17, 23, 12), (0.8, 0.5, 1.5)
+    grid = _physical_grid(shape, spacing)
+    label = np.linalg.norm(grid - np.array([7.0, 5.5, 8.0]), axis=-1) <= 4.5
+    volume = Volume.from_array(np.where(label, 100.0, 10.0), spacing=spacing)
+    slicer = VolumeSlicer([view], [angle], size=24, pixel_size=0.61, interpolation="nearest", window=(55.0, 90.0))
+    planes = list(slicer.planes(volume, Volume.from_array(label.astype(np.float32) * 2, spacing=spacing)))
+
+    index = _expected_points(shape, spacing, view, angle, 24, 0.61) / np.asarray(spacing)
+    inside = _inside(index * np.asarray(spacing), shape, spacing)
+    nearest = np.clip(np.floor(index + 0.5).astype(int), 0, np.asarray(shape) - 1)
+    expected = inside & label[nearest[..., 0], nearest[..., 1], nearest[..., 2]]
+    # Pixels within rounding of a tie between two voxels could go either way (the ball stays clear of the edges).
+    clear = ~np.any(np.abs(index - np.floor(index) - 0.5) < 1e-6, axis=-1)
+    assert len(planes) == len(expected) and clear.mean() > 0.95 and expected.sum() > 200
+    for plane in planes:
+        assert plane.mask is not None and plane.mask.dtype == bool
+        k = plane.slice_index
+        np.testing.assert_array_equal(plane.mask[clear[k]], expected[k][clear[k]])
+        np.testing.assert_array_equal(plane.image > 0.5, plane.mask)
+        assert plane.foreground == pytest.approx(plane.mask.mean())
+    assert all(p.mask is None for p in slicer.planes(volume))

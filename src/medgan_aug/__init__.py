@@ -7,17 +7,18 @@ ops
     ``modulated_conv2d``) with pure PyTorch, C++ and CUDA implementations.
 nets
     StyleGAN2 generator and discriminator that load StyleGAN2-ADA checkpoints
-    without executing them.
+    without executing them; DCGAN baselines.
 augment
     Adaptive discriminator augmentation (ADA) and its probability controller.
 data
     Training data: 3-D volumes (NRRD, DICOM) cut into labelled planes, 2-D image preparation (PNG, JPEG,
-    DICOM), intensity windows, all-or-nothing dataset folders with manifests, image folders with labels.
+    DICOM), intensity windows, all-or-nothing dataset folders with manifests, image folders with labels,
+    image + mask pairs for segmentation.
 train
     The GAN trainer: configuration presets, losses, EMA, checkpoints and reports.
 metrics
     FID, KID, Inception Score and precision/recall through torch-fidelity, offline and with any
-    feature extractor.
+    feature extractor; segmentation scores (Jaccard, Dice, VOC).
 selftrain
     Self-training: timm classifiers pseudo-label synthetic images (folders or generators) in rounds with a
     per-class cap, against real-only baselines, with reports that show whether the synthetic data helped.
@@ -27,6 +28,7 @@ from . import augment, data, nets, ops, selftrain, train
 from .augment import AdaController, AdaptiveAugment
 from .data import (
     ImageFolderDataset,
+    PairedImageFolderDataset,
     Volume,
     VolumeSlicer,
     load_generator,
@@ -37,6 +39,8 @@ from .data import (
 )
 from .nets import (
     CheckpointError,
+    DCGANDiscriminator,
+    DCGANGenerator,
     StateDictMismatchError,
     StyleDiscriminator,
     StyleGenerator,
@@ -68,10 +72,13 @@ __all__ = [
     "AdaController",
     "AdaptiveAugment",
     "CheckpointError",
+    "DCGANDiscriminator",
+    "DCGANGenerator",
     "FIDScorer",
     "GANTrainer",
     "ImageFolderDataset",
     "MetricsWeightsError",
+    "PairedImageFolderDataset",
     "SelfTrainConfig",
     "SelfTrainer",
     "StateDictMismatchError",

@@ -45,7 +45,7 @@ def _train(args: argparse.Namespace) -> int:
     import torch
     import torch.distributed as dist
 
-    from .data import ImageFolderDataset
+    from .data import ImageFolderDataset, PairedImageFolderDataset
     from .train import GANTrainer, TrainingDivergedError, resolve_config
 
     world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -58,13 +58,11 @@ def _train(args: argparse.Namespace) -> int:
             device = torch.device("cuda", local_rank)
         dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
     try:
-        dataset = ImageFolderDataset(
-            args.data,
-            args.resolution,
-            resize=args.resize,
-            labels="auto" if args.cond else None,
-            mirror=args.mirror,
-        )
+        options = {"resize": args.resize, "labels": "auto" if args.cond else None, "mirror": args.mirror}
+        if args.masks:
+            dataset = PairedImageFolderDataset(args.data, args.masks, args.resolution, **options)
+        else:
+            dataset = ImageFolderDataset(args.data, args.resolution, **options)
         if args.cond and not dataset.has_labels:
             print(f"error: --cond needs labels: class subfolders or a dataset.json in {args.data}", file=sys.stderr)
             return 2
@@ -81,6 +79,9 @@ def _train(args: argparse.Namespace) -> int:
             channel_base=args.cbase,
             channel_max=args.cmax,
             mapping_layers=args.map,
+            arch=args.arch,
+            mask_channels=len(args.masks or ()),
+            dcgan_preset=args.dcgan_preset,
         )
         config.loss, config.n_critic = args.loss, args.n_critic
         if args.loss == "wgan-gp" and args.gamma is None:
@@ -153,17 +154,31 @@ def _metric_tracker(args: argparse.Namespace) -> object:
 
 def _add_train_parser(commands: argparse._SubParsersAction) -> None:
     from .augment import PRESETS
+    from .nets import ARCHITECTURES, DCGAN_PRESETS
     from .train import AUGMENT_MODES, CONFIG_PRESETS
 
     train = commands.add_parser(
         "train",
-        help="train a StyleGAN2 generator with ADA on an image folder",
-        description="Train a StyleGAN2 generator with adaptive discriminator augmentation. "
-        "Multi-GPU: torchrun --nproc_per_node N -m medgan_aug.cli train ...",
+        help="train a StyleGAN2 (or DCGAN) generator with ADA on an image folder",
+        description="Train a StyleGAN2 generator (or a DCGAN baseline) with adaptive discriminator augmentation, "
+        "on images or on image + mask pairs. Multi-GPU: torchrun --nproc_per_node N -m medgan_aug.cli train ...",
     )
     train.add_argument("--data", required=True, help="image folder (class subfolders or dataset.json for --cond)")
     train.add_argument("--outdir", required=True, help="run directory (checkpoints, stats, samples, plots)")
-    train.add_argument("--resolution", type=int, default=256, help="training resolution (power of two)")
+    train.add_argument(
+        "--masks",
+        nargs="+",
+        metavar="DIR",
+        help="mask folder(s) mirroring --data (binary PNG masks, same relative path and stem): G learns image "
+        "and masks together, one channel per folder",
+    )
+    train.add_argument("--arch", default="stylegan2", choices=list(ARCHITECTURES), help="network pair")
+    train.add_argument(
+        "--dcgan-preset",
+        choices=list(DCGAN_PRESETS),
+        help="a published DCGAN architecture (--arch dcgan; its resolution must be --resolution)",
+    )
+    train.add_argument("--resolution", type=int, default=256, help="training resolution (a power of two for stylegan2)")
     train.add_argument("--resize", default="letterbox", choices=["letterbox", "center-crop", "stretch"])
     train.add_argument("--kimg", type=float, help="training length in thousands of real images (default: the cfg's)")
     train.add_argument("--cfg", default="auto", choices=list(CONFIG_PRESETS))
@@ -408,6 +423,8 @@ def _slice(args: argparse.Namespace) -> int:
             min_foreground=args.min_foreground,
             view_axes=_parse_view_axes(args.view_axes),
         )
+        if args.write_masks and args.mask_suffix is None:
+            raise ValueError("--write-masks needs the label volumes: give --mask-suffix")
         masks = None if args.mask_suffix is None else [_mask_path(v, args.mask_suffix) for v in args.volumes]
         patient_ids = None
         if args.patient_regex is not None:
@@ -423,6 +440,7 @@ def _slice(args: argparse.Namespace) -> int:
             args.volumes,
             args.out,
             masks=masks,
+            write_masks=args.write_masks,
             patient_ids=patient_ids,
             split=args.split,
             seed=args.seed,
@@ -481,6 +499,11 @@ def _add_slice_parser(commands: argparse._SubParsersAction) -> None:
     slice_.add_argument("--mask-suffix", help="label volume beside each volume: case.nrrd -> case<SUFFIX>.nrrd")
     slice_.add_argument("--min-foreground", type=float, default=0.0, help="drop tiles/planes with less foreground")
     slice_.add_argument(
+        "--write-masks",
+        action="store_true",
+        help="with --mask-suffix: write image + mask pairs (images/ and masks/ folders) for train --masks",
+    )
+    slice_.add_argument(
         "--view-axes",
         action="append",
         default=[],
@@ -524,6 +547,7 @@ def _class_list(text: str) -> list[int]:
 def _generate(args: argparse.Namespace) -> int:
     import torch
 
+    from .data.dataset_writer import mask_folder
     from .data.synthetic import load_generator, synthesize
 
     try:
@@ -555,7 +579,11 @@ def _generate(args: argparse.Namespace) -> int:
     except (ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    print(f"wrote {n} images to {out}")
+    if G.mask_channels:
+        folders = ", ".join(f"{name}/" for name in ("images", *(mask_folder(m) for m in range(G.mask_channels))))
+        print(f"wrote {n} image + mask pairs to {out} ({folders})")
+    else:
+        print(f"wrote {n} images to {out}")
     return 0
 
 

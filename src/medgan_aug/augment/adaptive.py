@@ -195,6 +195,11 @@ class AdaptiveAugment(nn.Module):
     geom_filter : str or sequence of float
         Low-pass filter of the geometric resampling: ``'sym6'`` (the
         paper's), or an even number of taps such as ``(1, 3, 3, 1)``.
+    mask_channels : int
+        The last this many channels are segmentation masks trained with the
+        image: geometric transforms move them with the image (one transform
+        per sample for all channels); colour, filtering, noise and cutout
+        change the image channels only.
     """
 
     def __init__(
@@ -232,8 +237,12 @@ class AdaptiveAugment(nn.Module):
         noise_std: float = 0.1,
         cutout_size: float = 0.5,
         geom_filter: str | Sequence[float] = "sym6",
+        mask_channels: int = 0,
     ) -> None:
         super().__init__()
+        if isinstance(mask_channels, bool) or not isinstance(mask_channels, int) or mask_channels < 0:
+            raise ValueError(f"mask_channels must be an integer >= 0, got {mask_channels!r}")
+        self.mask_channels = mask_channels
         if preset is not None and preset not in PRESETS:
             raise ValueError(f"preset must be one of {', '.join(PRESETS)} or None, got {preset!r}")
         multipliers = dict.fromkeys(TRANSFORMS, 0.0)
@@ -326,6 +335,7 @@ class AdaptiveAugment(nn.Module):
         -------
         AugmentParams
         """
+        channels = self._image_channels(channels)
         self._check_channels(channels)
         p = float(self.p)
         m = self.multipliers
@@ -445,7 +455,7 @@ class AdaptiveAugment(nn.Module):
             The augmented images, same shape and dtype.
         """
         self._check_images(images)
-        n, channels = images.shape[:2]
+        n, channels = images.shape[0], self._image_channels(images.shape[1])
         for name in _PARAM_TENSORS:
             value = getattr(params, name)
             if value.shape[0] != n:
@@ -462,6 +472,7 @@ class AdaptiveAugment(nn.Module):
             aligned = (coords - coords.round()).abs().amax(dim=(1, 2, 3)) < 1e-3
             images = _on_rows(images, rows[aligned], _blit, geometry)
             images = _on_rows(images, rows[~aligned], self._warp, geometry)
+        images, masks = images[:, :channels], images[:, channels:]
 
         color = params.color.to(dtype)
         rows = _changed_rows(color, torch.eye(4, dtype=dtype, device=images.device))
@@ -481,7 +492,8 @@ class AdaptiveAugment(nn.Module):
 
         cutout = params.cutout.to(dtype)
         rows = (cutout[:, 2:] > 0).all(dim=1).nonzero().flatten()
-        return _on_rows(images, rows, _apply_cutout, cutout)
+        images = _on_rows(images, rows, _apply_cutout, cutout)
+        return torch.cat([images, masks], dim=1) if self.mask_channels else images
 
     def _warp(self, images: torch.Tensor, inverse: torch.Tensor) -> torch.Tensor:
         """Resample ``images`` through the inverse matrices without aliasing."""
@@ -530,6 +542,15 @@ class AdaptiveAugment(nn.Module):
             got = f"{images.dtype} {tuple(images.shape)}" if isinstance(images, torch.Tensor) else type(images)
             raise ValueError(f"images must be a floating-point [N, C, H, W] tensor, got {got}")
 
+    def _image_channels(self, channels: int) -> int:
+        """The image's share of ``channels`` (the rest are masks)."""
+        if channels <= self.mask_channels:
+            raise ValueError(
+                f"images have {channels} channels, which leaves none for the image besides "
+                f"mask_channels={self.mask_channels}"
+            )
+        return channels - self.mask_channels
+
     def _check_channels(self, channels: int) -> None:
         active = [name for name in COLOR_TRANSFORMS if self.multipliers[name] > 0]
         if active and channels not in (1, 3):
@@ -540,7 +561,8 @@ class AdaptiveAugment(nn.Module):
 
     def extra_repr(self) -> str:
         active = ", ".join(f"{k}={v:g}" for k, v in self.multipliers.items() if v > 0) or "none"
-        return f"p={float(self.p):.4f}, preset={self.preset!r}, transforms: {active}"
+        masks = f", mask_channels={self.mask_channels}" if self.mask_channels else ""
+        return f"p={float(self.p):.4f}, preset={self.preset!r}{masks}, transforms: {active}"
 
 
 def _source_pixels(inverse: torch.Tensor, height: int, width: int) -> torch.Tensor:

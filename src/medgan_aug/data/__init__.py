@@ -11,6 +11,8 @@
 physical space by :func:`plane_stack`.
 :func:`synthesize` writes generated images from a :func:`load_generator` checkpoint, keeping sibling sets' seeds
 apart; :func:`mix_datasets` indexes real and synthetic images at a chosen ratio.
+:class:`PairedImageFolderDataset` serves images with their binary label masks as extra channels (from an image
+folder beside mask folders, as ``DatasetWriter(masks=True)`` writes them), and :func:`split_masks` separates them.
 """
 
 from .dataset_writer import SPLITS, DatasetWriter, read_manifest, split_by_patient
@@ -18,6 +20,7 @@ from .image_folder import LABEL_SOURCES, ImageFolderDataset, LabelSource
 from .images import IMAGE_EXTENSIONS, RESIZE_MODES, ResizeMode, image_channels, load_image, resize_square
 from .intensity import IntensityWindow, encode_pixels
 from .mixing import MixReport, mix_datasets, read_index
+from .paired import PairedImageFolderDataset, split_masks
 from .planes import DEFAULT_VIEWS, TILT_AXES, PlaneStack, TiltAxis, ViewAxes, parse_angles, plane_stack
 from .prepare import prepare_images, read_image_raw
 from .synthetic import checkpoint_hash, load_generator, synthesize
@@ -40,6 +43,7 @@ __all__ = [
     "LabelSource",
     "MixReport",
     "PadMode",
+    "PairedImageFolderDataset",
     "PlaneStack",
     "ResizeMode",
     "SlicedPlane",
@@ -65,6 +69,7 @@ __all__ = [
     "read_volume",
     "resize_square",
     "split_by_patient",
+    "split_masks",
     "synthesize",
     "tile_grid",
     "tile_image",

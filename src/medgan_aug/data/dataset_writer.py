@@ -1,4 +1,4 @@
-"""Write a training-ready image folder with a manifest, all or nothing, optionally split by patient."""
+"""Write a training-ready image folder (optionally with label masks) and a manifest, all or nothing."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import math
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
@@ -22,6 +22,17 @@ SPLITS: tuple[str, str, str] = ("train", "val", "test")
 """The split names, in the order of the ``fractions`` of :func:`split_by_patient`."""
 
 _RESERVED_FIELDS = ("file", "label", "split")
+# Folders of a paired dataset, side by side in the dataset (or split) folder; PairedImageFolderDataset reads them.
+_IMAGES_FOLDER = "images"
+
+
+def mask_folder(index: int) -> str:
+    """Folder (and manifest column) name of mask channel ``index`` in a paired dataset: ``masks``, ``masks_1``, ..."""
+    return "masks" if index == 0 else f"masks_{index}"
+
+
+def _mask_column(index: int, name: str) -> str:
+    return name if index == 0 else f"{name}_{index}"
 
 
 # zlib level 3 encodes 256 px medical planes 2.4x faster than Pillow's default 6, for files about 5% larger
@@ -130,6 +141,11 @@ def _field_value(key: str, value: object) -> object:
     return value
 
 
+def _save(image: Image.Image, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    image.save(target, format="PNG", compress_level=_PNG_COMPRESS_LEVEL)
+
+
 def _is_empty_dir(path: Path) -> bool:
     with os.scandir(path) as entries:
         return next(entries, None) is None
@@ -158,6 +174,13 @@ class DatasetWriter:
         complete. Without it, a non-empty ``out_dir`` is a :class:`FileExistsError`.
     bits : {8, 16}
         Bits per channel of the images: :meth:`add` takes uint8 pixels for 8 and uint16 for 16.
+    masks : bool
+        Write a paired dataset: every :meth:`add` takes a ``mask``, images go to ``[<split>/]images/<label>/``
+        and their masks (8-bit PNG, 0 background and 255 foreground) to ``[<split>/]masks/<label>/`` under the
+        same name (further mask channels to ``masks_1/``, ``masks_2/``, ...), the layout
+        :class:`~medgan_aug.data.PairedImageFolderDataset` reads. The manifest gains a ``mask`` column (the
+        mask's relative path) and, unless given, a ``foreground`` column (the mask's mean); ``mask_1``,
+        ``foreground_1``, ... for further channels.
     """
 
     def __init__(
@@ -168,6 +191,7 @@ class DatasetWriter:
         split: Mapping[str, str] | None = None,
         overwrite: bool = False,
         bits: Literal[8, 16] = 8,
+        masks: bool = False,
     ) -> None:
         if manifest not in ("csv", "json"):
             raise ValueError(f"manifest must be 'csv' or 'json', got {manifest!r}")
@@ -185,11 +209,13 @@ class DatasetWriter:
         self.split = None if split is None else dict(split)
         self.overwrite = bool(overwrite)
         self.bits = bits
+        self.masks = bool(masks)
         self._check_destination()
         self._staging: Path | None = None
         self._done = False
         self._rows: list[dict[str, Any]] = []
         self._taken: set[tuple[str, str]] = set()
+        self._mask_count: int | None = None
         self._channels: tuple[int, str] | None = None
 
     def _check_destination(self) -> None:
@@ -228,8 +254,19 @@ class DatasetWriter:
         """The manifest rows added so far (a copy)."""
         return [dict(row) for row in self._rows]
 
-    def add(self, pixels: np.ndarray, label: str, name: str, **fields: object) -> str:
+    def add(
+        self,
+        pixels: np.ndarray,
+        label: str,
+        name: str,
+        *,
+        mask: np.ndarray | Sequence[np.ndarray] | None = None,
+        **fields: object,
+    ) -> str:
         """Write one image as ``[<split>/]<label>/<name>.png`` and record its manifest row.
+
+        With ``masks=True`` the image goes to ``[<split>/]images/<label>/<name>.png`` and its mask to
+        ``[<split>/]masks/<label>/<name>.png``.
 
         Parameters
         ----------
@@ -237,6 +274,11 @@ class DatasetWriter:
             uint8 (``bits=8``) or uint16 (``bits=16``) array ``[H, W]`` or ``[H, W, 3]``, as made by
             :func:`encode_pixels`. 16-bit colour is not supported (Pillow cannot write it). All images
             must have the same number of channels, as :class:`ImageFolderDataset` requires.
+        mask : numpy.ndarray or sequence of numpy.ndarray, optional
+            Required with ``masks=True`` (and refused without): bool or integer ``[H, W]`` array of the image's
+            height and width, non-zero where the image shows the foreground; at most one non-zero value, so that
+            several classes are not merged silently. Several masks (a sequence or an ``[M, H, W]`` array) are
+            mask channels 0, 1, ...; every image needs the same number.
         label : str
             Class folder name.
         name : str
@@ -244,7 +286,7 @@ class DatasetWriter:
             also works on case-insensitive file systems).
         **fields
             Extra manifest columns (strings, numbers, bools or None). With ``split``, ``patient_id`` is
-            required and chooses the split folder.
+            required and chooses the split folder. ``foreground`` defaults to the mask's mean with ``masks=True``.
 
         Returns
         -------
@@ -260,6 +302,7 @@ class DatasetWriter:
             raise ValueError(f"manifest fields {reserved} are reserved ({', '.join(_RESERVED_FIELDS)} are set by add)")
         values = {key: _field_value(key, value) for key, value in fields.items()}
         image = self._check_pixels(pixels, f"{label}/{name}")
+        foregrounds = self._check_masks(mask, pixels.shape[:2], f"{label}/{name}")
 
         split_name: str | None = None
         if self.split is not None:
@@ -273,16 +316,64 @@ class DatasetWriter:
         if key in self._taken:
             raise ValueError(f"image name {name!r} is used twice in label {label!r} (names are compared ignoring case)")
 
-        relpath = f"{label}/{name}.png" if split_name is None else f"{split_name}/{label}/{name}.png"
-        target = self._staging / relpath
-        target.parent.mkdir(parents=True, exist_ok=True)
-        image.save(target, format="PNG", compress_level=_PNG_COMPRESS_LEVEL)
+        prefix = "" if split_name is None else f"{split_name}/"
+        relpath = f"{prefix}{_IMAGES_FOLDER}/" if self.masks else prefix
+        relpath += f"{label}/{name}.png"
+        _save(image, self._staging / relpath)
+        row: dict[str, Any] = {"file": relpath, "label": label}
+        for index, foreground in enumerate(foregrounds):
+            mask_relpath = f"{prefix}{mask_folder(index)}/{label}/{name}.png"
+            _save(Image.fromarray(foreground.astype(np.uint8) * np.uint8(255)), self._staging / mask_relpath)
+            row[_mask_column(index, "mask")] = mask_relpath
+            values.setdefault(_mask_column(index, "foreground"), round(float(foreground.mean()), 4))
         self._taken.add(key)
-        row: dict[str, Any] = {"file": relpath, "label": label, **values}
+        row.update(values)
         if split_name is not None:
             row["split"] = split_name
         self._rows.append(row)
         return relpath
+
+    def _check_masks(
+        self, mask: np.ndarray | Sequence[np.ndarray] | None, shape: tuple[int, ...], where: str
+    ) -> list[np.ndarray]:
+        """Each mask channel's foreground as a bool array; none for a writer without masks."""
+        if not self.masks:
+            if mask is not None:
+                raise ValueError(f"image {where}: got a mask, but the writer was made without masks=True")
+            return []
+        if mask is None:
+            raise ValueError(f"image {where}: a writer with masks=True needs a mask for every image")
+        if isinstance(mask, np.ndarray):
+            channels = [mask] if mask.ndim == 2 else list(mask)
+        elif isinstance(mask, (list, tuple)):
+            channels = list(mask)
+        else:
+            raise ValueError(f"image {where}: mask must be a numpy array or a list of them, got {type(mask).__name__}")
+        if self._mask_count is None:
+            self._mask_count = len(channels)
+        if len(channels) != self._mask_count or not channels:
+            raise ValueError(
+                f"image {where}: got {len(channels)} mask(s), the images before it had {self._mask_count}; "
+                "every image needs the same mask channels"
+            )
+        return [self._check_mask(channel, shape, where) for channel in channels]
+
+    @staticmethod
+    def _check_mask(mask: np.ndarray, shape: tuple[int, ...], where: str) -> np.ndarray:
+        if not isinstance(mask, np.ndarray) or not (mask.dtype == np.bool_ or np.issubdtype(mask.dtype, np.integer)):
+            kind = mask.dtype if isinstance(mask, np.ndarray) else type(mask).__name__
+            raise ValueError(f"image {where}: mask must be a bool or integer numpy array, got {kind}")
+        if mask.shape != shape:
+            raise ValueError(f"image {where}: mask has shape {mask.shape}, the image's height x width is {shape}")
+        foreground = mask != 0
+        if mask.dtype != np.bool_:
+            values = np.unique(mask[foreground])
+            if len(values) > 1:
+                shown = ", ".join(str(v) for v in values[:5]) + (", ..." if len(values) > 5 else "")
+                raise ValueError(
+                    f"image {where}: mask holds several foreground values ({shown}); pass one class, e.g. mask == value"
+                )
+        return foreground
 
     def _check_pixels(self, pixels: np.ndarray, where: str) -> Image.Image:
         if not isinstance(pixels, np.ndarray):
@@ -313,7 +404,8 @@ class DatasetWriter:
             text = json.dumps(self._rows, indent=1, allow_nan=False) + "\n"
             (folder / "manifest.json").write_text(text, encoding="utf-8")
             return
-        names: dict[str, None] = {"file": None, "label": None}
+        mask_columns = [_mask_column(index, "mask") for index in range(self._mask_count or 0)]
+        names: dict[str, None] = dict.fromkeys(("file", "label", *mask_columns))
         for row in self._rows:
             names.update(dict.fromkeys(row))
         with open(folder / "manifest.csv", "w", newline="", encoding="utf-8") as f:

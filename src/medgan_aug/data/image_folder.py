@@ -12,7 +12,6 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from ..nets.synthesis import check_resolution
 from .images import IMAGE_EXTENSIONS, RESIZE_MODES, ResizeMode, image_channels, load_image, resize_square
 
 __all__ = ["LABEL_SOURCES", "ImageFolderDataset", "LabelSource"]
@@ -137,7 +136,7 @@ class ImageFolderDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
     root : str or os.PathLike
         Folder holding the images.
     resolution : int
-        Side of the square training images, a power of two >= 4.
+        Side of the square training images, >= 4 (a power of two for StyleGAN2).
     resize : {"letterbox", "center-crop", "stretch"}
         How non-square (or differently sized) images become ``resolution`` x ``resolution``;
         letterbox padding is black (-1).
@@ -187,7 +186,9 @@ class ImageFolderDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
         mirror: bool = False,
         max_images: int | None = None,
     ) -> None:
-        check_resolution(resolution, "resolution")
+        # Any side works here; the networks check their own (StyleGAN2 needs powers of two, DCGAN presets 28 px).
+        if isinstance(resolution, bool) or not isinstance(resolution, int) or resolution < 4:
+            raise ValueError(f"resolution must be an integer >= 4, got {resolution!r}")
         if resize not in RESIZE_MODES:
             raise ValueError(f"resize must be one of {RESIZE_MODES}, got {resize!r}")
         if labels not in LABEL_SOURCES:

@@ -28,9 +28,9 @@ import numpy as np
 import torch
 
 from .._files import atomic_write
+from ..nets.architectures import ARCHITECTURES, Generator, check_generator
 from ..nets.checkpoint import CHECKPOINT_FORMAT, load_network
 from ..nets.errors import CheckpointError
-from ..nets.generator import StyleGenerator
 from ..nets.stylegan2_ada import load_stylegan2_ada
 from ..train.trainer import TRAINING_FORMAT
 from .dataset_writer import DatasetWriter
@@ -44,6 +44,8 @@ SEED_REGISTRY = ".medgan-aug-seeds.json"
 _REGISTRY_FORMAT = "medgan-aug.seeds"
 # The largest seed numpy's RandomState accepts.
 _MAX_SEED = 2**32 - 1
+# Class folder of an unconditional generator's pairs (images/generated/, masks/generated/).
+_PAIRS_FOLDER = "generated"
 _NOISE_MODES = ("const", "random", "none")
 
 
@@ -70,13 +72,13 @@ def checkpoint_hash(path: str | os.PathLike[str]) -> str:
     return digest.hexdigest()[:16]
 
 
-def load_generator(path: str | os.PathLike[str], device: str | torch.device = "cpu") -> StyleGenerator:
+def load_generator(path: str | os.PathLike[str], device: str | torch.device = "cpu") -> Generator:
     """Load a generator from any checkpoint this library reads, without running code from the file.
 
     Parameters
     ----------
     path : str or os.PathLike
-        A network checkpoint written by :meth:`StyleGenerator.save <medgan_aug.nets.CheckpointMixin.save>`,
+        A generator checkpoint written by :meth:`~medgan_aug.nets.CheckpointMixin.save` (StyleGAN2 or DCGAN),
         a ``training-*.pt`` written by :class:`~medgan_aug.train.GANTrainer` (its ``G_ema``), or a
         StyleGAN2-ADA ``.pkl`` snapshot (its ``G_ema``).
     device : str or torch.device
@@ -84,7 +86,7 @@ def load_generator(path: str | os.PathLike[str], device: str | torch.device = "c
 
     Returns
     -------
-    StyleGenerator
+    StyleGenerator or DCGANGenerator
         In eval mode, without gradients.
 
     Raises
@@ -113,14 +115,20 @@ def load_generator(path: str | os.PathLike[str], device: str | torch.device = "c
     kind = payload.get("format") if isinstance(payload, dict) else None
     if kind == CHECKPOINT_FORMAT:
         net = load_network(path, map_location=device)
-        if not isinstance(net, StyleGenerator):
-            raise CheckpointError(f"{str(path)!r} holds a {type(net).__name__}, not a StyleGenerator")
+        try:
+            check_generator(net)
+        except TypeError as error:
+            raise CheckpointError(f"{str(path)!r} holds no generator: {error}") from None
         return net.requires_grad_(False)
     if kind == TRAINING_FORMAT:
         if not isinstance(payload.get("G_init_kwargs"), dict) or not isinstance(payload.get("G_ema"), dict):
             raise CheckpointError(f"{str(path)!r}: the training checkpoint lacks G_ema or G_init_kwargs")
+        config = payload.get("config")
+        arch = config.get("arch", "stylegan2") if isinstance(config, dict) else "stylegan2"
+        if arch not in ARCHITECTURES:
+            raise CheckpointError(f"{str(path)!r}: unknown architecture {arch!r} (known: {', '.join(ARCHITECTURES)})")
         try:
-            G = StyleGenerator(**payload["G_init_kwargs"])
+            G = ARCHITECTURES[arch][0](**payload["G_init_kwargs"])
             G.load_state_dict(payload["G_ema"])
         except (TypeError, ValueError) as error:
             raise CheckpointError(f"{str(path)!r}: cannot rebuild G_ema: {error}") from error
@@ -273,7 +281,7 @@ def _check_sampling(truncation_psi: float, noise_mode: str) -> None:
 
 
 def generator_inputs(
-    G: StyleGenerator, seeds: Sequence[int], labels: Sequence[int | None], device: str | torch.device
+    G: Generator, seeds: Sequence[int], labels: Sequence[int | None], device: str | torch.device
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """The latents and one-hot labels that make the images of ``seeds`` and class indices ``labels``.
 
@@ -281,7 +289,7 @@ def generator_inputs(
 
     Parameters
     ----------
-    G : StyleGenerator
+    G : StyleGenerator or DCGANGenerator
         The generator, for ``z_dim`` and ``c_dim``.
     seeds : sequence of int
         One seed per image, in [0, 2**32 - 1].
@@ -306,7 +314,7 @@ def generator_inputs(
 
 
 def synthesize(
-    G: StyleGenerator,
+    G: Generator,
     n: int,
     out_dir: str | os.PathLike[str],
     *,
@@ -324,23 +332,34 @@ def synthesize(
     device: str | torch.device | None = None,
     progress: bool = True,
 ) -> Path:
-    """Write ``n`` generated images into a new dataset folder with a manifest, all or nothing.
+    """Write ``n`` generated images (and masks) into a new dataset folder with a manifest, all or nothing.
 
     Images go to ``out_dir/class<K>/seed<SEED>.png`` (``out_dir/images/`` for an unconditional generator),
     in the layout :class:`~medgan_aug.data.ImageFolderDataset` reads; ``K`` is zero-padded to the width of the
     largest class index (``class03`` of 12 classes) so that the folders sort, and are numbered by the dataset, in
-    class order. A ``manifest.csv`` (or ``.json``)
-    whose rows hold ``seed``, ``class_index``, ``psi``, ``noise_mode``, ``checkpoint`` (the
-    :func:`checkpoint_hash`, or ``""``) and ``generator``. The generator output ``x`` in [-1, 1] becomes
-    ``clip(x * 0.5 + 0.5, 0, 1)``, rounded to ``bits`` by :func:`~medgan_aug.data.encode_pixels`. The seeds
-    are recorded in the seed registry of ``out_dir``'s parent (see the module description).
+    class order. A ``manifest.csv`` (or ``.json``) has one row per image: ``file`` (its relative path),
+    ``label`` (its class folder, or ``images``), ``seed``, ``class_index``, ``psi``, ``noise_mode``,
+    ``checkpoint`` (the :func:`checkpoint_hash`, or ``""``) and ``generator``. The generator output ``x`` in
+    [-1, 1] becomes ``clip(x * 0.5 + 0.5, 0, 1)``, rounded to ``bits`` by :func:`~medgan_aug.data.encode_pixels`.
+    The seeds are recorded in the seed registry of ``out_dir``'s parent (see the module description).
+
+    A generator with ``mask_channels`` M > 0 makes image + mask pairs, written in the paired layout of
+    ``DatasetWriter(masks=True)``: the image (its first ``img_channels - M`` channels, encoded as above) to
+    ``out_dir/images/<folder>/seed<SEED>.png`` (``<folder>`` is ``class<K>``, or ``generated`` for an
+    unconditional generator) and mask channel ``m`` to ``out_dir/masks/...`` for ``m = 0`` and
+    ``out_dir/masks_<m>/...`` after it, under the same relative path; read them back with
+    ``PairedImageFolderDataset(out_dir / "images", [out_dir / "masks", ...])``. A mask is a single-channel 8-bit
+    PNG, 255 where ``x > 0`` (0.5 on the [0, 1] scale) and 0 elsewhere, whatever ``bits`` and ``rgb``. The
+    manifest rows gain ``mask`` and ``foreground`` (the mask's relative path and its fraction of foreground
+    pixels, rounded to 4 decimals) for mask 0, and ``mask_<m>``, ``foreground_<m>`` for mask ``m``.
 
     Parameters
     ----------
-    G : StyleGenerator
-        The generator, e.g. from :func:`load_generator`; moved to ``device`` if given.
+    G : StyleGenerator or DCGANGenerator
+        The generator, e.g. from :func:`load_generator`; moved to ``device`` if given. Its image part must have
+        1 or 3 channels.
     n : int
-        Number of images, >= 1.
+        Number of images (pairs), >= 1.
     out_dir : str or os.PathLike
         The folder to create.
     classes : int or sequence of int, optional
@@ -359,9 +378,9 @@ def synthesize(
         Images per generator call. The batch size can change pixels by one quantisation level (float
         rounding); the same seeds and settings reproduce the same files.
     bits : {8, 16}
-        Bits per channel of the PNGs; 16 needs a grayscale generator and ``rgb=False``.
+        Bits per channel of the image PNGs; 16 needs a grayscale generator and ``rgb=False``.
     rgb : bool
-        Write grayscale images with three channels.
+        Write grayscale images with three channels (masks stay single-channel).
     manifest : {"csv", "json"}
         Manifest format.
     overwrite : bool
@@ -391,8 +410,7 @@ def synthesize(
     """
     from tqdm.auto import tqdm
 
-    if not isinstance(G, StyleGenerator):
-        raise TypeError(f"G must be a StyleGenerator, got {type(G).__name__}")
+    check_generator(G)
     if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
         raise ValueError(f"n must be a positive integer, got {n!r}")
     n = int(n)
@@ -401,9 +419,12 @@ def synthesize(
     _check_sampling(truncation_psi, noise_mode)
     if bits not in (8, 16):
         raise ValueError(f"bits must be 8 or 16, got {bits!r}")
-    if G.img_channels not in (1, 3):
-        raise ValueError(f"the generator makes {G.img_channels}-channel images; only 1 or 3 can be written as PNG")
-    if bits == 16 and (rgb or G.img_channels == 3):
+    masks = G.mask_channels
+    channels = G.img_channels - masks
+    if channels not in (1, 3):
+        plus = f" (besides {masks} mask channel(s))" if masks else ""
+        raise ValueError(f"the generator makes {channels}-channel images{plus}; only 1 or 3 can be written as PNG")
+    if bits == 16 and (rgb or channels == 3):
         raise ValueError("bits=16 needs grayscale output: PNG colour images are written with 8 bits (bits=8)")
     labels = _class_indices(classes, n, G.c_dim)
     key = "" if checkpoint is None else checkpoint_hash(checkpoint)
@@ -418,7 +439,7 @@ def synthesize(
     generator = f"{type(G).__name__} {G.img_resolution}x{G.img_resolution}"
 
     with (
-        DatasetWriter(out, manifest=manifest, overwrite=overwrite, bits=bits) as writer,
+        DatasetWriter(out, manifest=manifest, overwrite=overwrite, bits=bits, masks=masks > 0) as writer,
         tqdm(total=n, unit="img", disable=not progress, desc="generating") as bar,
         torch.no_grad(),
     ):
@@ -426,13 +447,16 @@ def synthesize(
             batch_seeds = chosen[begin : begin + batch_size]
             batch_labels = labels[begin : begin + batch_size]
             z, c = generator_inputs(G, batch_seeds, batch_labels, run_on)
-            images = G(z, c, truncation_psi=float(truncation_psi), noise_mode=noise_mode, update_w_avg=False)
-            images = (images.float() * 0.5 + 0.5).clamp(0, 1).permute(0, 2, 3, 1).cpu().numpy()
-            for image, seed, k in zip(images, batch_seeds, batch_labels, strict=True):
+            output = G(z, c, truncation_psi=float(truncation_psi), noise_mode=noise_mode, update_w_avg=False)
+            images = (output[:, :channels].float() * 0.5 + 0.5).clamp(0, 1).permute(0, 2, 3, 1).cpu().numpy()
+            foregrounds = (output[:, channels:] > 0).cpu().numpy()
+            for image, foreground, seed, k in zip(images, foregrounds, batch_seeds, batch_labels, strict=True):
+                pixels = encode_pixels(image[:, :, 0] if image.shape[2] == 1 else image, bits=bits, rgb=rgb)
                 writer.add(
-                    encode_pixels(image[:, :, 0] if image.shape[2] == 1 else image, bits=bits, rgb=rgb),
-                    "images" if k is None else f"class{k:0{len(str(G.c_dim - 1))}d}",
+                    pixels,
+                    (_PAIRS_FOLDER if masks else "images") if k is None else f"class{k:0{len(str(G.c_dim - 1))}d}",
                     f"seed{seed:08d}",
+                    mask=foreground if masks else None,
                     seed=seed,
                     class_index=k,
                     psi=float(truncation_psi),

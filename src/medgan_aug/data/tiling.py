@@ -28,7 +28,11 @@ class Tile:
     image : numpy.ndarray
         ``[tile, tile]`` or ``[tile, tile, C]`` pixels.
     foreground : float or None
-        Fraction of the tile's pixels that are foreground in the mask; None without a mask.
+        Fraction of the tile's pixels that are foreground in the mask, padding counted as background; None
+        without a mask.
+    mask : numpy.ndarray or None
+        bool ``[tile, tile]`` foreground of the tile, padded as the image is (background for ``"zero"``, the
+        mirrored mask for ``"reflect"``) so that it stays aligned with the image's pixels; None without a mask.
     """
 
     row: int
@@ -37,6 +41,7 @@ class Tile:
     left: int
     image: np.ndarray
     foreground: float | None
+    mask: np.ndarray | None = None
 
 
 def tile_grid(length: int, tile: int, overlap: int = 0) -> list[int]:
@@ -99,7 +104,8 @@ def tile_image(
     pad : {"reflect", "zero"}
         Filling beyond the bottom and right edges when the image is not a whole number of tiles.
     mask : numpy.ndarray, optional
-        ``[H, W]`` foreground mask (non-zero = foreground); padding counts as background.
+        ``[H, W]`` foreground mask (non-zero = foreground). Padding counts as background in the foreground
+        fraction; each tile's :attr:`Tile.mask` is padded like the image.
     min_foreground : float
         Keep only tiles whose foreground fraction is at least this (needs ``mask`` when > 0).
 
@@ -121,14 +127,19 @@ def tile_image(
     height, width = image.shape[:2]
     tops, lefts = tile_grid(height, tile, overlap), tile_grid(width, tile, overlap)
     padded = _pad(image, tops[-1] + tile, lefts[-1] + tile, pad)
-    foreground = None if mask is None else _pad(mask != 0, tops[-1] + tile, lefts[-1] + tile, "zero")
+    foreground = padded_mask = None
+    if mask is not None:
+        foreground = _pad(mask != 0, tops[-1] + tile, lefts[-1] + tile, "zero")
+        padded_mask = foreground if pad == "zero" else _pad(mask != 0, tops[-1] + tile, lefts[-1] + tile, pad)
     tiles = []
     for row, top in enumerate(tops):
         for col, left in enumerate(lefts):
-            fraction = None
-            if foreground is not None:
-                fraction = float(foreground[top : top + tile, left : left + tile].mean())
+            window = (slice(top, top + tile), slice(left, left + tile))
+            fraction = tile_mask = None
+            if foreground is not None and padded_mask is not None:
+                fraction = float(foreground[window].mean())
                 if fraction < min_foreground:
                     continue
-            tiles.append(Tile(row, col, top, left, padded[top : top + tile, left : left + tile].copy(), fraction))
+                tile_mask = padded_mask[window].copy()
+            tiles.append(Tile(row, col, top, left, padded[window].copy(), fraction, tile_mask))
     return tiles

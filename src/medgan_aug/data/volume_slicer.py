@@ -52,7 +52,10 @@ class SlicedPlane:
     tile_row, tile_col : int or None
         Position in the tile grid when tiling.
     foreground : float or None
-        Foreground fraction of the image under the mask, when a mask is given.
+        Foreground fraction of the image under the mask, when a mask is given (tile padding counts as background).
+    mask : numpy.ndarray or None
+        bool ``[H, W]`` foreground (label voxel != 0) on the image's pixel grid, sampled with nearest neighbour;
+        a tile's mask is padded like its image. None without a mask volume.
     """
 
     image: np.ndarray
@@ -65,6 +68,7 @@ class SlicedPlane:
     tile_row: int | None = None
     tile_col: int | None = None
     foreground: float | None = None
+    mask: np.ndarray | None = None
 
 
 def _as_size(size: int | tuple[int, int]) -> tuple[int, int]:
@@ -326,7 +330,8 @@ class VolumeSlicer:
         volume : Volume
             The volume.
         mask : Volume, optional
-            Label volume on the same grid; non-zero voxels are foreground (for ``min_foreground``).
+            Label volume on the same grid; non-zero voxels are foreground (for ``min_foreground`` and
+            :attr:`SlicedPlane.mask`).
         window : IntensityWindow, optional
             Intensity window; default :meth:`window_for`.
         on_plane : callable, optional
@@ -353,9 +358,10 @@ class VolumeSlicer:
                 fields = {"label": label, "view": view, "angle": angle, "slice_index": slice_index}
                 fields |= {"num_slices": stack.num_slices, "informative": informative}
                 if self.tile is None:
-                    foreground = None if plane_mask is None else float((plane_mask != 0).mean())
-                    if foreground is None or foreground >= self.min_foreground:
-                        yield SlicedPlane(image=image, foreground=foreground, **fields)
+                    foreground = None if plane_mask is None else plane_mask != 0
+                    fraction = None if foreground is None else float(foreground.mean())
+                    if fraction is None or fraction >= self.min_foreground:
+                        yield SlicedPlane(image=image, foreground=fraction, mask=foreground, **fields)
                 else:
                     for tile in tile_image(
                         image,
@@ -366,7 +372,12 @@ class VolumeSlicer:
                         min_foreground=self.min_foreground,
                     ):
                         yield SlicedPlane(
-                            image=tile.image, tile_row=tile.row, tile_col=tile.col, foreground=tile.foreground, **fields
+                            image=tile.image,
+                            tile_row=tile.row,
+                            tile_col=tile.col,
+                            foreground=tile.foreground,
+                            mask=tile.mask,
+                            **fields,
                         )
                 if on_plane is not None:
                     on_plane()
@@ -385,6 +396,7 @@ class VolumeSlicer:
         manifest: Literal["csv", "json"] = "csv",
         overwrite: bool = False,
         progress: bool = True,
+        write_masks: bool = False,
     ) -> Path:
         """Slice every volume into a training folder (class subfolders of PNG) with a manifest, all or nothing.
 
@@ -395,7 +407,7 @@ class VolumeSlicer:
         out_dir : path
             Output folder, created only once every plane is written (see :class:`DatasetWriter`).
         masks : sequence, optional
-            A label volume (or None) per volume, for ``min_foreground``.
+            A label volume (or None) per volume, for ``min_foreground`` and ``write_masks``.
         patient_ids : sequence of str or callable, optional
             Patient of each volume, or a function of the volume's source path; default the file name without
             its extension (``volume000``, ... for in-memory volumes). Volumes of one patient share one split.
@@ -413,6 +425,12 @@ class VolumeSlicer:
             Replace an existing non-empty ``out_dir`` (only after the new one is complete).
         progress : bool
             Show a progress bar.
+        write_masks : bool
+            Also write each image's mask, the paired layout of ``DatasetWriter(masks=True)``:
+            ``[<split>/]images/<label>/<name>.png`` beside ``[<split>/]masks/<label>/<name>.png``, with ``mask``
+            and ``foreground`` manifest columns. Needs a mask volume for every volume. The ``foreground`` column
+            is then the written mask's mean, which for reflect-padded edge tiles includes the mirrored foreground
+            (``min_foreground`` still counts padding as background).
 
         Returns
         -------
@@ -428,6 +446,12 @@ class VolumeSlicer:
         if len(masks) != len(volumes):
             raise ValueError(f"masks has {len(masks)} entries for {len(volumes)} volumes")
         sources = [v.source if isinstance(v, Volume) else os.fspath(v) for v in volumes]
+        if write_masks:
+            unmasked = [
+                f"volume {i} ({source})" for i, (source, m) in enumerate(zip(sources, masks, strict=True)) if m is None
+            ]
+            if unmasked:
+                raise ValueError(f"write_masks needs a mask volume for every volume, but {unmasked[0]} has none")
         stems = [_volume_stem(s, i) for i, s in enumerate(sources)]
         if len(set(stems)) != len(stems):
             raise ValueError(f"volumes must have distinct file names (they name the images), got {stems}")
@@ -441,7 +465,9 @@ class VolumeSlicer:
                 raise ValueError(f"patient_ids has {len(patients)} entries for {len(volumes)} volumes")
         assignment = None if split is None else split_by_patient(patients, split, seed)
         with (
-            DatasetWriter(out_dir, manifest=manifest, split=assignment, overwrite=overwrite, bits=bits) as writer,
+            DatasetWriter(
+                out_dir, manifest=manifest, split=assignment, overwrite=overwrite, bits=bits, masks=write_masks
+            ) as writer,
             tqdm(total=0, unit="plane", disable=not progress, desc="slicing") as bar,
         ):
             for item, mask_item, stem, patient in zip(volumes, masks, stems, patients, strict=True):
@@ -454,10 +480,14 @@ class VolumeSlicer:
                     name = f"{stem}_{plane.view}_a{plane.angle:+g}_s{plane.slice_index:04d}"
                     if plane.tile_row is not None:
                         name += f"_r{plane.tile_row}c{plane.tile_col}"
+                    foreground = plane.foreground
+                    if write_masks and plane.mask is not None:
+                        foreground = float(plane.mask.mean())
                     writer.add(
                         encode_pixels(plane.image, bits=bits, rgb=rgb),
                         plane.label,
                         name,
+                        mask=plane.mask if write_masks else None,
                         source=volume.source,
                         patient_id=patient,
                         view=plane.view,
@@ -467,7 +497,7 @@ class VolumeSlicer:
                         tile_row="" if plane.tile_row is None else plane.tile_row,
                         tile_col="" if plane.tile_col is None else plane.tile_col,
                         informative=round(plane.informative, 4),
-                        foreground="" if plane.foreground is None else round(plane.foreground, 4),
+                        foreground="" if foreground is None else round(foreground, 4),
                         window_low=window.low,
                         window_high=window.high,
                     )

@@ -93,8 +93,11 @@ class ImageSet(Dataset[torch.Tensor]):
     ----------
     source : str, os.PathLike, torch.Tensor or torch.utils.data.Dataset
         A folder searched recursively for PNG/JPEG files (decoded with :func:`~medgan_aug.data.load_image`,
-        8- and 16-bit, rounded to 8 bits); a ``[N, C, H, W]`` tensor (C 1 or 3), uint8 or float in [-1, 1];
-        or a dataset whose items are such ``[C, H, W]`` images or tuples starting with one.
+        8- and 16-bit, rounded to 8 bits; a paired folder, ``images/`` beside ``masks/``, from its
+        ``images/``); a ``[N, C, H, W]`` tensor (C 1 or 3), uint8 or float in [-1, 1];
+        or a dataset whose items are such ``[C, H, W]`` images or tuples starting with one. A dataset with a
+        ``mask_channels`` attribute (:class:`~medgan_aug.data.PairedImageFolderDataset`) yields image + mask
+        channels: only the image channels are used.
     name : str
         What the set is, for error messages (``"real"``, ``"fake"``).
 
@@ -113,6 +116,9 @@ class ImageSet(Dataset[torch.Tensor]):
         self._dataset: Dataset | None = None
         if isinstance(source, (str, os.PathLike)):
             self._root = Path(source)
+            if (self._root / "images").is_dir() and (self._root / "masks").is_dir():
+                # A paired folder (images/ beside masks/): the metrics judge the images.
+                self._root = self._root / "images"
             self._paths = self._scan(self._root)
             self.description = f"the {name} set ({source})"
             self.image_size = self._folder_size(self._paths)
@@ -128,6 +134,7 @@ class ImageSet(Dataset[torch.Tensor]):
             self.image_size = (int(source.shape[2]), int(source.shape[3]))
         elif isinstance(source, Dataset):
             self._dataset = source
+            self._mask_channels = int(getattr(source, "mask_channels", 0))
             self.description = f"the {name} set ({type(source).__name__})"
             self.image_size = (0, 0)
             if len(self) > 0:
@@ -186,7 +193,10 @@ class ImageSet(Dataset[torch.Tensor]):
         elif self._tensor is not None:
             image = to_uint8_rgb(self._tensor[index], f"{self.description}, image {index}")
         else:
-            image = to_uint8_rgb(_first_tensor(self._dataset[index]), f"{self.description}, item {index}")
+            image = _first_tensor(self._dataset[index])
+            if self._mask_channels and isinstance(image, torch.Tensor):
+                image = image[: -self._mask_channels]
+            image = to_uint8_rgb(image, f"{self.description}, item {index}")
         if self.image_size != (0, 0) and tuple(image.shape[1:]) != self.image_size:
             raise ValueError(
                 f"{self.description}: image {index} is {image.shape[1]}x{image.shape[2]} but the first is "

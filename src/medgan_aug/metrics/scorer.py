@@ -14,7 +14,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import Subset
+from torch.utils.data import Dataset, Subset
 from torch_fidelity import calculate_metrics
 from torch_fidelity.metric_fid import KEY_METRIC_FID, fid_features_to_statistics, fid_statistics_to_metric
 from torch_fidelity.metric_isc import KEY_METRIC_ISC_MEAN, KEY_METRIC_ISC_STD, isc_features_to_metric
@@ -29,7 +29,7 @@ from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY
 
 from ..data.image_folder import ImageFolderDataset
 from ..data.synthetic import _MAX_SEED, _check_sampling, _class_indices, generator_inputs
-from ..nets.generator import StyleGenerator
+from ..nets.architectures import Generator, check_generator
 from .extractors import (
     MODULE_KWARG,
     TIMM_PREFIX,
@@ -39,7 +39,7 @@ from .extractors import (
     require_timm_weights,
     timm_identity,
 )
-from .image_sets import ImageSet, ImageSetSource, float_to_uint8
+from .image_sets import ImageSet, ImageSetSource, _first_tensor, float_to_uint8
 from .weights import (
     MetricsWeightsError,
     check_weights_available,
@@ -132,10 +132,41 @@ def _features(values: np.ndarray | torch.Tensor, name: str) -> torch.Tensor:
 
 
 def _check_generator(G: Any) -> None:
-    if not isinstance(G, StyleGenerator):
-        raise TypeError(f"G must be a StyleGenerator, got {type(G).__name__}")
-    if G.img_channels not in (1, 3):
-        raise ValueError(f"the generator makes {G.img_channels}-channel images; the metrics need 1 or 3 channels")
+    check_generator(G)
+    channels = G.img_channels - G.mask_channels
+    if channels not in (1, 3):
+        plus = f" (besides {G.mask_channels} mask channel(s))" if G.mask_channels else ""
+        raise ValueError(f"the generator makes {channels}-channel images{plus}; the metrics need 1 or 3 channels")
+
+
+class _ImageChannels(Dataset[torch.Tensor]):
+    """The first ``channels`` channels of a dataset's images: the images of a paired dataset without the masks."""
+
+    def __init__(self, dataset: Dataset, channels: int) -> None:
+        self.dataset = dataset
+        self.channels = channels
+
+    def __len__(self) -> int:
+        """Number of items of the dataset."""
+        return len(self.dataset)  # type: ignore[arg-type]
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        """Return the image part of item ``index``."""
+        return _first_tensor(self.dataset[index])[: self.channels]
+
+
+def _real_images(real: ImageSetSource, G: Generator) -> ImageSetSource:
+    """``real`` without its mask channels when its images have ``G``'s layout: the image, then the masks."""
+    if G.mask_channels == 0:
+        return real
+    channels = G.img_channels - G.mask_channels
+    if isinstance(real, torch.Tensor):
+        return real[:, :channels] if real.dim() == 4 and real.shape[1] == G.img_channels else real
+    if isinstance(real, Dataset) and len(real) > 0:  # type: ignore[arg-type]
+        first = _first_tensor(real[0])
+        if isinstance(first, torch.Tensor) and first.dim() == 3 and first.shape[0] == G.img_channels:
+            return _ImageChannels(real, channels)
+    return real
 
 
 def _rename(results: dict[str, Any]) -> dict[str, float]:
@@ -298,7 +329,7 @@ class FIDScorer:
 
     def score_generator(
         self,
-        G: StyleGenerator,
+        G: Generator,
         real: ImageSetSource,
         n: int,
         *,
@@ -318,12 +349,18 @@ class FIDScorer:
         generated float tensor. ``G`` runs under :func:`torch.no_grad` on the device of its parameters, in its
         current mode; put it on the scorer's device for speed.
 
+        A generator that also makes segmentation masks (``G.mask_channels`` > 0) is scored on its images alone
+        (its first ``G.img_channels - G.mask_channels`` channels). Real images in the generator's layout, a
+        tensor or dataset whose images have ``G.img_channels`` channels (a paired dataset yielding each image
+        followed by its masks), are cut to their image channels likewise; a folder is read as it is, so pass
+        the ``images/`` folder of a paired dataset.
+
         Parameters
         ----------
-        G : StyleGenerator
+        G : StyleGenerator or DCGANGenerator
             The generator, e.g. from :func:`~medgan_aug.data.load_generator`.
         real : str, os.PathLike, torch.Tensor or torch.utils.data.Dataset
-            The real images, as for :meth:`score`.
+            The real images, as for :meth:`score`, or images followed by ``G.mask_channels`` masks.
         n : int
             Number of generated images.
         classes : int or sequence of int, optional
@@ -350,13 +387,14 @@ class FIDScorer:
         Raises
         ------
         TypeError
-            If ``G`` is not a :class:`~medgan_aug.nets.StyleGenerator`.
+            If ``G`` is not a generator of :data:`~medgan_aug.nets.ARCHITECTURES`.
         ValueError
             For a bad ``n``, seed, psi, noise mode or batch size; classes for an unconditional generator, a
-            class out of range; a generator making other than 1 or 3 channels or non-finite pixels; or sets
-            too small for a metric (checked before generating).
+            class out of range; a generator making other than 1 or 3 image channels or non-finite pixels; or
+            sets too small for a metric (checked before generating).
         """
-        real_set = ImageSet(real, "real")
+        _check_generator(G)
+        real_set = ImageSet(_real_images(real, G), "real")
         n = _positive_int(n, "n")
         kid_subset_size, isc_splits = _check_counts(
             self.metrics, len(real_set), n, self.kid_subset_size, self.prc_neighborhood
@@ -366,7 +404,7 @@ class FIDScorer:
 
     def score_per_class(
         self,
-        G: StyleGenerator,
+        G: Generator,
         real_dataset: ImageFolderDataset,
         n_per_class: int,
         *,
@@ -385,7 +423,7 @@ class FIDScorer:
 
         Parameters
         ----------
-        G : StyleGenerator
+        G : StyleGenerator or DCGANGenerator
             A conditional generator (``c_dim > 0``).
         real_dataset : ImageFolderDataset
             Real images with class labels (class subfolders, or integer labels in ``dataset.json``), as many
@@ -403,7 +441,7 @@ class FIDScorer:
         Raises
         ------
         TypeError
-            If ``G`` is not a :class:`~medgan_aug.nets.StyleGenerator` or ``real_dataset`` not an
+            If ``G`` is not a generator of :data:`~medgan_aug.nets.ARCHITECTURES` or ``real_dataset`` not an
             :class:`~medgan_aug.data.ImageFolderDataset`.
         ValueError
             For an unconditional generator, a dataset without class labels or with another number of classes
@@ -453,7 +491,7 @@ class FIDScorer:
 
     def _generate(
         self,
-        G: StyleGenerator,
+        G: Generator,
         n: int,
         classes: int | Sequence[int] | None,
         truncation_psi: float,
@@ -473,14 +511,15 @@ class FIDScorer:
         else:
             labels = _class_indices(classes, n, G.c_dim)
         device = next(G.parameters()).device
-        images = torch.empty(n, G.img_channels, G.img_resolution, G.img_resolution, dtype=torch.uint8)
+        channels = G.img_channels - G.mask_channels
+        images = torch.empty(n, channels, G.img_resolution, G.img_resolution, dtype=torch.uint8)
         with torch.no_grad():
             for begin in range(0, n, batch):
                 stop = min(begin + batch, n)
                 z, c = generator_inputs(G, range(seed + begin, seed + stop), labels[begin:stop], device)
                 output = G(z, c, truncation_psi=float(truncation_psi), noise_mode=noise_mode, update_w_avg=False)
                 images[begin:stop] = float_to_uint8(
-                    output, f"the generator's output for seeds {seed + begin}-{seed + stop - 1}"
+                    output[:, :channels], f"the generator's output for seeds {seed + begin}-{seed + stop - 1}"
                 ).cpu()
         return images
 

@@ -7,9 +7,12 @@ save and load with :meth:`~CheckpointMixin.save` /
 :meth:`~CheckpointMixin.from_checkpoint` without executing code from files;
 :func:`load_stylegan2_ada` reads StyleGAN2-ADA training snapshots the same way.
 :class:`DCGANGenerator` and :class:`DCGANDiscriminator` are configurable DCGAN baselines, with presets of the
-dermoscopy (128 px) and MNIST (28 px) studies (:data:`DCGAN_PRESETS`), saved and loaded the same way.
+dermoscopy (128 px) and MNIST (28 px) studies (:data:`DCGAN_PRESETS`), saved and loaded the same way;
+:data:`ARCHITECTURES` names both pairs for the trainer. Generators may output segmentation masks as their last
+``mask_channels`` channels, made together with the image.
 """
 
+from .architectures import ARCHITECTURES, Generator, check_generator
 from .checkpoint import (
     CHECKPOINT_FORMAT,
     CheckpointMixin,
@@ -28,6 +31,7 @@ from .stylegan2_ada import load_stylegan2_ada
 from .synthesis import SynthesisBlock, SynthesisLayer, SynthesisNetwork, ToRGBLayer
 
 __all__ = [
+    "ARCHITECTURES",
     "CHECKPOINT_FORMAT",
     "DCGAN_PRESETS",
     "CheckpointError",
@@ -38,6 +42,7 @@ __all__ = [
     "DiscriminatorBlock",
     "DiscriminatorEpilogue",
     "FullyConnectedLayer",
+    "Generator",
     "MappingNetwork",
     "MinibatchStdLayer",
     "StateDictMismatchError",
@@ -50,6 +55,7 @@ __all__ = [
     "TransferReport",
     "UnsafeCheckpointError",
     "atomic_save",
+    "check_generator",
     "convert_color_channels",
     "load_network",
     "load_stylegan2_ada",

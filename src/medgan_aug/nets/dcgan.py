@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from .checkpoint import CheckpointMixin
-from .mapping import check_labels
+from .mapping import check_labels, check_mask_channels
 
 __all__ = ["DCGAN_PRESETS", "DCGANDiscriminator", "DCGANGenerator"]
 
@@ -183,7 +183,9 @@ class DCGANGenerator(CheckpointMixin):
     channels : sequence of int, optional
         Feature channels at ``base_resolution``, ``2 * base_resolution``, ...,
         ``img_resolution / 2`` (one entry per stride-2 layer). Default:
-        halving from ``min(64 * 2**(k-1), 512)`` to 64, as in DCGAN.
+        halving from ``min(64 * 2**(k-1), channel_max)`` to ``min(64, channel_max)``, as in DCGAN.
+    channel_max : int
+        Cap of the default widths (ignored when ``channels`` is given).
     kernel_size : int
         Side of the transposed-convolution kernels, >= 2.
     norm : {'batch', 'none'}
@@ -196,6 +198,9 @@ class DCGANGenerator(CheckpointMixin):
         Size of the label embedding concatenated to ``z`` (default ``z_dim``;
         ignored when ``c_dim`` is 0). Initialised from N(0, 1) so that, like
         ``z``, it starts at unit scale.
+    mask_channels : int
+        How many of the ``img_channels`` outputs are segmentation masks (the last ones, foreground > 0)
+        generated with the image; 0 for images only.
 
     Examples
     --------
@@ -213,11 +218,13 @@ class DCGANGenerator(CheckpointMixin):
         *,
         base_resolution: int = 4,
         channels: Sequence[int] | None = None,
+        channel_max: int = 512,
         kernel_size: int = 4,
         norm: Literal["batch", "none"] = "batch",
         activation: Literal["lrelu", "relu"] = "lrelu",
         lrelu_slope: float = 0.2,
         c_embed_dim: int | None = None,
+        mask_channels: int = 0,
     ) -> None:
         super().__init__()
         _check_positive_int(z_dim, "z_dim")
@@ -227,11 +234,13 @@ class DCGANGenerator(CheckpointMixin):
         _check_choice(norm, "norm", _NORMS)
         _check_choice(activation, "activation", _ACTIVATIONS)
         num_up = _num_stride2_layers(img_resolution, base_resolution)
-        default = [min(64 * 2 ** (num_up - 1 - i), 512) for i in range(num_up)]
+        _check_positive_int(channel_max, "channel_max")
+        default = [min(64 * 2 ** (num_up - 1 - i), channel_max) for i in range(num_up)]
         channels = _resolve_channels(channels, num_up, default, img_resolution, base_resolution)
         if c_embed_dim is not None:
             _check_positive_int(c_embed_dim, "c_embed_dim")
         embed_dim = (z_dim if c_embed_dim is None else c_embed_dim) if c_dim > 0 else 0
+        self.mask_channels = check_mask_channels(mask_channels, img_channels)
         self.z_dim = z_dim
         self.c_dim = c_dim
         self.img_resolution = img_resolution
@@ -248,6 +257,7 @@ class DCGANGenerator(CheckpointMixin):
             activation=activation,
             lrelu_slope=lrelu_slope,
             c_embed_dim=c_embed_dim,
+            mask_channels=mask_channels,
         )
 
         normed = norm == "batch"
@@ -347,6 +357,7 @@ class DCGANGenerator(CheckpointMixin):
         return (
             f"z_dim={self.z_dim}, c_dim={self.c_dim}, "
             f"img_resolution={self.img_resolution}, img_channels={self.img_channels}"
+            + (f", mask_channels={self.mask_channels}" if self.mask_channels else "")
         )
 
 
@@ -373,7 +384,9 @@ class DCGANDiscriminator(CheckpointMixin):
         Side of the last feature map.
     channels : sequence of int, optional
         Output channels of each convolution (one per stride-2 layer). Default:
-        doubling from 64, capped at 512, as in DCGAN.
+        doubling from 64, capped at ``channel_max``, as in DCGAN.
+    channel_max : int
+        Cap of the default widths (ignored when ``channels`` is given).
     kernel_size : int
         Side of the convolution kernels, >= 2.
     norm : {'batch', 'none'}
@@ -394,6 +407,7 @@ class DCGANDiscriminator(CheckpointMixin):
         *,
         base_resolution: int = 4,
         channels: Sequence[int] | None = None,
+        channel_max: int = 512,
         kernel_size: int = 4,
         norm: Literal["batch", "none"] = "batch",
         activation: Literal["lrelu", "relu"] = "lrelu",
@@ -409,7 +423,8 @@ class DCGANDiscriminator(CheckpointMixin):
         if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
             raise ValueError(f"dropout must be a probability in [0, 1), got {dropout!r}")
         num_down = _num_stride2_layers(img_resolution, base_resolution)
-        default = [min(64 * 2**i, 512) for i in range(num_down)]
+        _check_positive_int(channel_max, "channel_max")
+        default = [min(64 * 2**i, channel_max) for i in range(num_down)]
         channels = _resolve_channels(channels, num_down, default, img_resolution, base_resolution)
         self.c_dim = c_dim
         self.img_resolution = img_resolution

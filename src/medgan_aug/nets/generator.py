@@ -7,7 +7,7 @@ from typing import Any
 import torch
 
 from .checkpoint import CheckpointMixin
-from .mapping import MappingNetwork
+from .mapping import MappingNetwork, check_mask_channels
 from .synthesis import SynthesisNetwork
 
 __all__ = ["StyleGenerator"]
@@ -36,6 +36,9 @@ class StyleGenerator(CheckpointMixin):
     synthesis_kwargs : dict, optional
         Passed to :class:`~medgan_aug.nets.SynthesisNetwork` (``channel_base``,
         ``channel_max``, ``num_fp16_res``, ``conv_clamp``, ``architecture``, ...).
+    mask_channels : int
+        How many of the ``img_channels`` output channels are segmentation masks (the last ones, in [-1, 1],
+        foreground > 0) generated together with the image; 0 for images only.
 
     Examples
     --------
@@ -56,10 +59,12 @@ class StyleGenerator(CheckpointMixin):
         img_channels: int,
         mapping_kwargs: dict[str, Any] | None = None,
         synthesis_kwargs: dict[str, Any] | None = None,
+        mask_channels: int = 0,
     ) -> None:
         super().__init__()
         if img_channels < 1:
             raise ValueError(f"img_channels must be at least 1, got {img_channels}")
+        self.mask_channels = check_mask_channels(mask_channels, img_channels)
         self.z_dim = z_dim
         self.c_dim = c_dim
         self.w_dim = w_dim
@@ -68,15 +73,19 @@ class StyleGenerator(CheckpointMixin):
         self.synthesis = SynthesisNetwork(w_dim, img_resolution, img_channels, **(synthesis_kwargs or {}))
         self.num_ws = self.synthesis.num_ws
         self.mapping = MappingNetwork(z_dim, c_dim, w_dim, num_ws=self.num_ws, **(mapping_kwargs or {}))
-        self.record_init_kwargs(
-            z_dim=z_dim,
-            c_dim=c_dim,
-            w_dim=w_dim,
-            img_resolution=img_resolution,
-            img_channels=img_channels,
-            mapping_kwargs=dict(mapping_kwargs or {}),
-            synthesis_kwargs=dict(synthesis_kwargs or {}),
-        )
+        init_kwargs: dict[str, Any] = {
+            "z_dim": z_dim,
+            "c_dim": c_dim,
+            "w_dim": w_dim,
+            "img_resolution": img_resolution,
+            "img_channels": img_channels,
+            "mapping_kwargs": dict(mapping_kwargs or {}),
+            "synthesis_kwargs": dict(synthesis_kwargs or {}),
+        }
+        if mask_channels:
+            # Recorded only when used, so image generators keep exactly StyleGAN2-ADA's constructor arguments.
+            init_kwargs["mask_channels"] = mask_channels
+        self.record_init_kwargs(**init_kwargs)
 
     def forward(
         self,
@@ -124,4 +133,5 @@ class StyleGenerator(CheckpointMixin):
         return (
             f"z_dim={self.z_dim}, c_dim={self.c_dim}, w_dim={self.w_dim}, "
             f"img_resolution={self.img_resolution}, img_channels={self.img_channels}"
+            + (f", mask_channels={self.mask_channels}" if self.mask_channels else "")
         )

@@ -7,7 +7,7 @@ from torch import nn
 
 from .layers import FullyConnectedLayer, normalize_2nd_moment
 
-__all__ = ["MappingNetwork", "check_labels"]
+__all__ = ["MappingNetwork", "check_labels", "check_mask_channels"]
 
 
 def check_labels(c: torch.Tensor | None, c_dim: int, batch: int | None, other: str) -> None:
@@ -36,6 +36,21 @@ def check_labels(c: torch.Tensor | None, c_dim: int, batch: int | None, other: s
         raise ValueError(f"c must have shape [N, {c_dim}] (one-hot or soft labels), got {got}")
     if batch is not None and c.shape[0] != batch:
         raise ValueError(f"{other} and c have different batch sizes: {batch} and {c.shape[0]}")
+
+
+def check_mask_channels(mask_channels: int, img_channels: int) -> int:
+    """Return ``mask_channels`` if a generator of ``img_channels`` outputs can spend that many on masks.
+
+    At least one channel must remain for the image.
+    """
+    if isinstance(mask_channels, bool) or not isinstance(mask_channels, int) or mask_channels < 0:
+        raise ValueError(f"mask_channels must be an integer >= 0, got {mask_channels!r}")
+    if mask_channels >= img_channels:
+        raise ValueError(
+            f"mask_channels={mask_channels} leaves no image channel of img_channels={img_channels} "
+            "(img_channels counts the image's channels plus the masks)"
+        )
+    return mask_channels
 
 
 class MappingNetwork(nn.Module):

@@ -27,7 +27,7 @@ from ..data.images import ResizeMode
 from ..data.intensity import encode_pixels
 from ..data.mixing import _match_classes
 from ..data.synthetic import _MAX_SEED, _check_sampling, _class_indices, generator_inputs
-from ..nets.generator import StyleGenerator
+from ..nets.architectures import Generator, check_generator
 
 __all__ = ["DatasetPool", "FolderPool", "GeneratorPool"]
 
@@ -93,9 +93,10 @@ class FolderPool(Dataset[torch.Tensor]):
     Parameters
     ----------
     root : str or os.PathLike
-        The folder of synthetic images.
+        The folder of synthetic images. A paired folder (``images/`` beside ``masks/``, as ``synthesize`` writes
+        for a mask generator) is read from its ``images/``: the masks are not classified.
     resolution : int
-        Side of the returned images, a power of two >= 4.
+        Side of the returned images, >= 4.
     num_channels : int, optional
         1 or 3. 3 with a grayscale folder repeats the gray channel (so that a gray pool can feed a classifier of
         colour images); None keeps the folder's.
@@ -138,6 +139,8 @@ class FolderPool(Dataset[torch.Tensor]):
         folder = Path(root).absolute()
         if not folder.is_dir():
             raise FileNotFoundError(f"synthetic pool folder {folder} does not exist or is not a directory")
+        if (folder / "images").is_dir() and (folder / "masks").is_dir():
+            folder = folder / "images"
         if not _find_images(folder):
             raise ValueError(f"synthetic pool folder {folder} is empty: no PNG or JPEG images under it")
         names = _check_class_names(class_names)
@@ -300,10 +303,14 @@ class GeneratorPool(Dataset[torch.Tensor]):
     change pixels by one level) in one generator call; later reads come from the cache and never call the
     generator again.
 
+    A generator that also makes segmentation masks (``G.mask_channels`` > 0) gives its images only: the pool holds
+    the first ``G.img_channels - G.mask_channels`` channels, the ``images/`` files of ``synthesize``, since a
+    classifier of the images has no use for the masks.
+
     Parameters
     ----------
-    G : StyleGenerator
-        The generator, 1- or 3-channel.
+    G : StyleGenerator or DCGANGenerator
+        The generator; its image part (without mask channels) 1- or 3-channel.
     n : int
         Number of images, >= 1.
     resolution : int, optional
@@ -330,7 +337,7 @@ class GeneratorPool(Dataset[torch.Tensor]):
 
     Attributes
     ----------
-    G : StyleGenerator
+    G : StyleGenerator or DCGANGenerator
         The generator (on ``device``).
     seeds : numpy.ndarray
         int64 ``[n]``, ``seed_start + arange(n)``.
@@ -348,13 +355,13 @@ class GeneratorPool(Dataset[torch.Tensor]):
 
     Notes
     -----
-    The cache is allocated at construction: ``n * C * R * R`` bytes, C being the generator's channels and R
+    The cache is allocated at construction: ``n * C * R * R`` bytes, C being the generator's image channels and R
     ``resolution`` (100 000 gray images of 256 x 256 take 6.6 GB).
     """
 
     def __init__(
         self,
-        G: StyleGenerator,
+        G: Generator,
         n: int,
         *,
         resolution: int | None = None,
@@ -367,10 +374,11 @@ class GeneratorPool(Dataset[torch.Tensor]):
         device: str | torch.device | None = None,
         progress: bool = True,
     ) -> None:
-        if not isinstance(G, StyleGenerator):
-            raise TypeError(f"G must be a StyleGenerator, got {type(G).__name__}")
-        if G.img_channels not in (1, 3):
-            raise ValueError(f"the generator makes {G.img_channels}-channel images; a pool needs 1 or 3")
+        check_generator(G)
+        channels = G.img_channels - G.mask_channels
+        if channels not in (1, 3):
+            plus = f" (besides {G.mask_channels} mask channel(s))" if G.mask_channels else ""
+            raise ValueError(f"the generator makes {channels}-channel images{plus}; a pool needs 1 or 3")
         n = _positive_int(n, "n")
         self.batch_size = _positive_int(batch_size, "batch_size")
         if noise_mode == "random":
@@ -386,7 +394,7 @@ class GeneratorPool(Dataset[torch.Tensor]):
                 f"seeds seed_start={seed_start} to {seed_start + n - 1} (n={n}) must lie in [0, 2**32 - 1]"
             )
         self.resolution: int = G.img_resolution if resolution is None else _positive_int(resolution, "resolution")
-        self.num_channels: int = _check_num_channels(num_channels, G.img_channels, "the generator makes")
+        self.num_channels: int = _check_num_channels(num_channels, channels, "the generator makes")
         if G.c_dim > 0 and classes is None:
             classes = range(G.c_dim)
         indices = _class_indices(classes, n, G.c_dim)
@@ -401,7 +409,8 @@ class GeneratorPool(Dataset[torch.Tensor]):
         self.truncation_psi = float(truncation_psi)
         self.noise_mode = noise_mode
         self.progress = bool(progress)
-        self._cache = torch.zeros(n, G.img_channels, self.resolution, self.resolution, dtype=torch.uint8)
+        self._channels = channels
+        self._cache = torch.zeros(n, channels, self.resolution, self.resolution, dtype=torch.uint8)
         self._done = torch.zeros(-(-n // self.batch_size), dtype=torch.bool)
 
     def _generate(self, batch: int) -> int:
@@ -414,7 +423,7 @@ class GeneratorPool(Dataset[torch.Tensor]):
         with torch.no_grad():
             images = self.G(z, c, truncation_psi=self.truncation_psi, noise_mode=self.noise_mode, update_w_avg=False)
         # The float32 steps and encode_pixels are those of synthesize, so the cached bytes are the bytes it writes.
-        unit = (images.float() * 0.5 + 0.5).clamp(0, 1).permute(0, 2, 3, 1).cpu().numpy()
+        unit = (images[:, : self._channels].float() * 0.5 + 0.5).clamp(0, 1).permute(0, 2, 3, 1).cpu().numpy()
         encoded = np.stack([encode_pixels(image[:, :, 0] if image.shape[2] == 1 else image) for image in unit])
         pixels = torch.from_numpy(encoded.reshape(end - begin, *unit.shape[1:])).permute(0, 3, 1, 2)
         if self.resolution != pixels.shape[-1]:

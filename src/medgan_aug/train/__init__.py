@@ -1,6 +1,6 @@
-"""Training StyleGAN2 with adaptive discriminator augmentation on small datasets."""
+"""Training StyleGAN2 (or a DCGAN baseline) with adaptive discriminator augmentation on small datasets."""
 
-from .config import CONFIG_PRESETS, PresetSpec, TrainConfig, resolve_config
+from .config import CONFIG_PRESETS, DCGAN_DEFAULTS, PresetSpec, TrainConfig, resolve_config
 from .ema import ema_beta, update_ema
 from .loss import ADVERSARIAL_LOSSES, PHASES, LossStats, StyleGAN2Loss, adversarial_terms
 from .reports import append_stats, plot_curves, read_stats, save_image_grid
@@ -12,6 +12,7 @@ __all__ = [
     "ADVERSARIAL_LOSSES",
     "AUGMENT_MODES",
     "CONFIG_PRESETS",
+    "DCGAN_DEFAULTS",
     "PHASES",
     "TRAINING_FORMAT",
     "GANTrainer",

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["CONFIG_PRESETS", "PresetSpec", "TrainConfig", "resolve_config"]
+from ..nets import ARCHITECTURES, DCGAN_PRESETS
+
+__all__ = ["CONFIG_PRESETS", "DCGAN_DEFAULTS", "PresetSpec", "TrainConfig", "resolve_config"]
 
 
 @dataclass(frozen=True)
@@ -61,14 +65,29 @@ CONFIG_PRESETS: dict[str, PresetSpec] = {
 """StyleGAN2-ADA's training presets by name (``--cfg``); ``auto`` is resolved from the resolution and GPU count."""
 
 
+DCGAN_DEFAULTS: dict[str, Any] = {
+    "z_dim": 100,
+    "batch": 64,
+    "lr": 2e-4,
+    "betas": (0.5, 0.999),
+    "r1_gamma": 0.0,
+    "ema_kimg": 0.0,
+}
+"""Training settings of ``arch="dcgan"`` runs (Radford et al. 2016: Adam 2e-4, beta1 0.5; no R1, path-length
+regularisation, style mixing or weight averaging). ``batch`` is the default total batch."""
+
+
 @dataclass
 class TrainConfig:
     """Everything the trainer needs besides the data: networks, optimisers, losses, schedule.
 
-    Build it with :func:`resolve_config`; any field can then be changed. ``loss`` selects the adversarial
-    objective (see :data:`~medgan_aug.train.loss.ADVERSARIAL_LOSSES`); ``n_critic`` is the number of
-    discriminator steps per generator step (5 is usual for WGAN-GP, whose gradient penalty has weight
-    ``gp_lambda`` and replaces R1: set ``r1_gamma`` to 0).
+    Build it with :func:`resolve_config`; any field can then be changed. ``arch`` names the network pair
+    (:data:`~medgan_aug.nets.ARCHITECTURES`) built from ``G_kwargs`` and ``D_kwargs``. ``img_channels`` counts the
+    image's channels; with ``mask_channels`` > 0 the networks see that many segmentation masks after them
+    (``img_channels + mask_channels`` channels in all). ``loss`` selects the adversarial objective (see
+    :data:`~medgan_aug.train.loss.ADVERSARIAL_LOSSES`); ``n_critic`` is the number of discriminator steps per
+    generator step (5 is usual for WGAN-GP, whose gradient penalty has weight ``gp_lambda`` and replaces R1: set
+    ``r1_gamma`` to 0). ``ema_kimg`` 0 makes ``G_ema`` a plain copy of G.
     """
 
     cfg: str
@@ -96,7 +115,14 @@ class TrainConfig:
     loss: str = "logistic"
     n_critic: int = 1
     gp_lambda: float = 10.0
+    arch: str = "stylegan2"
+    mask_channels: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def net_channels(self) -> int:
+        """Channels the networks see: the image's, then the masks."""
+        return self.img_channels + self.mask_channels
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data (for a run's ``config.json`` and checkpoints)."""
@@ -117,6 +143,9 @@ def resolve_config(
     channel_base: int | None = None,
     channel_max: int | None = None,
     mapping_layers: int | None = None,
+    arch: str = "stylegan2",
+    mask_channels: int = 0,
+    dcgan_preset: str | None = None,
 ) -> TrainConfig:
     """The configuration ``cfg`` for a dataset, with StyleGAN2-ADA's rules for ``auto``.
 
@@ -152,6 +181,16 @@ def resolve_config(
         in minutes.
     mapping_layers : int, optional
         Override of the depth of G's mapping network.
+    arch : str
+        ``"stylegan2"`` or ``"dcgan"`` (:data:`~medgan_aug.nets.ARCHITECTURES`). A DCGAN run takes its networks
+        from ``dcgan_preset`` (or :class:`~medgan_aug.nets.DCGANGenerator`'s defaults from a 4 x 4 base, with
+        ``channel_max`` capping the widths) and its training settings from :data:`DCGAN_DEFAULTS` (the preset's
+        optimiser where the study gave one); ``cfg`` then only sets ``kimg``.
+    mask_channels : int
+        Segmentation masks trained with each image, as extra channels after its ``img_channels``.
+    dcgan_preset : str, optional
+        A :data:`~medgan_aug.nets.DCGAN_PRESETS` architecture (``arch="dcgan"`` only); its resolution must be
+        ``resolution``; the channel counts follow the data.
 
     Returns
     -------
@@ -159,8 +198,14 @@ def resolve_config(
     """
     if cfg not in CONFIG_PRESETS:
         raise ValueError(f"cfg must be one of {', '.join(CONFIG_PRESETS)}, got {cfg!r}")
+    if arch not in ARCHITECTURES:
+        raise ValueError(f"arch must be one of {', '.join(ARCHITECTURES)}, got {arch!r}")
     if num_gpus < 1:
         raise ValueError(f"num_gpus must be >= 1, got {num_gpus}")
+    if isinstance(mask_channels, bool) or not isinstance(mask_channels, int) or mask_channels < 0:
+        raise ValueError(f"mask_channels must be an integer >= 0, got {mask_channels!r}")
+    if dcgan_preset is not None and arch != "dcgan":
+        raise ValueError(f"dcgan_preset={dcgan_preset!r} needs arch='dcgan', got arch={arch!r}")
     for name, value in (
         ("channel_base", channel_base),
         ("channel_max", channel_max),
@@ -168,6 +213,24 @@ def resolve_config(
     ):
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    if arch == "dcgan":
+        for name, value in (("channel_base", channel_base), ("mapping_layers", mapping_layers)):
+            if value is not None:
+                raise ValueError(f"{name} is a StyleGAN2 setting; a DCGAN's widths are capped by channel_max")
+        return _resolve_dcgan(
+            cfg,
+            resolution=resolution,
+            img_channels=img_channels,
+            c_dim=c_dim,
+            num_gpus=num_gpus,
+            batch=batch,
+            batch_gpu=batch_gpu,
+            gamma=gamma,
+            kimg=kimg,
+            channel_max=channel_max,
+            mask_channels=mask_channels,
+            preset=dcgan_preset,
+        )
     spec = CONFIG_PRESETS[cfg]
     res = resolution
     if cfg == "auto":
@@ -183,11 +246,7 @@ def resolve_config(
             ema_kimg=spec_batch * 10 / 32,
         )
     total = batch if batch is not None else spec.batch
-    if total < 1 or total % num_gpus:
-        raise ValueError(f"batch {total} must be a positive multiple of the number of GPUs ({num_gpus})")
-    per_gpu = batch_gpu if batch_gpu is not None else max(total // max(spec.ref_gpus, num_gpus), 1)
-    if per_gpu < 1 or total % (per_gpu * num_gpus):
-        raise ValueError(f"batch {total} must be a multiple of batch_gpu x num_gpus ({per_gpu} x {num_gpus})")
+    per_gpu = _batch_split(total, batch_gpu, num_gpus, lambda: max(total // max(spec.ref_gpus, num_gpus), 1))
     # Minibatch-std groups must tile each process's batch.
     mbstd = min(spec.mbstd_group, per_gpu)
     while per_gpu % mbstd:
@@ -202,14 +261,16 @@ def resolve_config(
         "c_dim": c_dim,
         "w_dim": 512,
         "img_resolution": res,
-        "img_channels": img_channels,
+        "img_channels": img_channels + mask_channels,
         "mapping_kwargs": {"num_layers": spec.mapping_layers if mapping_layers is None else mapping_layers},
         "synthesis_kwargs": dict(common),
     }
+    if mask_channels:
+        G_kwargs["mask_channels"] = mask_channels
     D_kwargs = {
         "c_dim": c_dim,
         "img_resolution": res,
-        "img_channels": img_channels,
+        "img_channels": img_channels + mask_channels,
         "architecture": "orig" if cfg == "cifar" else "resnet",
         **common,
         "epilogue_kwargs": {"mbstd_group_size": mbstd},
@@ -229,9 +290,85 @@ def resolve_config(
         r1_gamma=gamma if gamma is not None else spec.gamma,
         ema_kimg=spec.ema_kimg,
         ema_rampup=spec.ema_rampup,
+        mask_channels=mask_channels,
     )
     if cfg == "cifar":
         # The paper's CIFAR-10 setup: no path-length regularisation, no style mixing.
         config.pl_weight = 0.0
         config.style_mixing_prob = 0.0
     return config
+
+
+def _batch_split(total: int, batch_gpu: int | None, num_gpus: int, default: Callable[[], int]) -> int:
+    """Images per process per pass: ``batch_gpu`` or ``default()``, checked to tile the total batch."""
+    if total < 1 or total % num_gpus:
+        raise ValueError(f"batch {total} must be a positive multiple of the number of GPUs ({num_gpus})")
+    per_gpu = batch_gpu if batch_gpu is not None else default()
+    if per_gpu < 1 or total % (per_gpu * num_gpus):
+        raise ValueError(f"batch {total} must be a multiple of batch_gpu x num_gpus ({per_gpu} x {num_gpus})")
+    return per_gpu
+
+
+def _resolve_dcgan(
+    cfg: str,
+    *,
+    resolution: int,
+    img_channels: int,
+    c_dim: int,
+    num_gpus: int,
+    batch: int | None,
+    batch_gpu: int | None,
+    gamma: float | None,
+    kimg: float | None,
+    channel_max: int | None,
+    mask_channels: int,
+    preset: str | None,
+) -> TrainConfig:
+    channels = {"img_channels": img_channels + mask_channels}
+    optimizer = None
+    if preset is not None:
+        if preset not in DCGAN_PRESETS:
+            raise ValueError(f"dcgan_preset must be one of {', '.join(DCGAN_PRESETS)}, got {preset!r}")
+        spec = DCGAN_PRESETS[preset]
+        if spec["G"]["img_resolution"] != resolution:
+            raise ValueError(
+                f"dcgan_preset {preset!r} is the {spec['G']['img_resolution']} px architecture; "
+                f"the data is at resolution {resolution}"
+            )
+        G_kwargs = {**copy.deepcopy(spec["G"]), **channels}
+        D_kwargs = {**copy.deepcopy(spec["D"]), **channels}
+        optimizer = spec["optimizer"]
+    else:
+        G_kwargs = {"z_dim": DCGAN_DEFAULTS["z_dim"], "img_resolution": resolution, **channels, "base_resolution": 4}
+        D_kwargs = {"img_resolution": resolution, **channels, "base_resolution": 4}
+        if channel_max is not None:
+            G_kwargs["channel_max"] = D_kwargs["channel_max"] = channel_max
+    G_kwargs["c_dim"] = D_kwargs["c_dim"] = c_dim
+    if mask_channels:
+        G_kwargs["mask_channels"] = mask_channels
+    total = batch if batch is not None else DCGAN_DEFAULTS["batch"]
+    lr, betas = DCGAN_DEFAULTS["lr"], DCGAN_DEFAULTS["betas"]
+    if optimizer is not None:
+        lr, betas = optimizer["lr"], tuple(optimizer["betas"])
+    return TrainConfig(
+        cfg=cfg,
+        resolution=resolution,
+        img_channels=img_channels,
+        c_dim=c_dim,
+        num_gpus=num_gpus,
+        kimg=kimg if kimg is not None else CONFIG_PRESETS[cfg].kimg,
+        batch=total,
+        batch_gpu=_batch_split(total, batch_gpu, num_gpus, lambda: total // num_gpus),
+        G_kwargs=G_kwargs,
+        D_kwargs=D_kwargs,
+        lr=lr,
+        betas=betas,
+        r1_gamma=gamma if gamma is not None else DCGAN_DEFAULTS["r1_gamma"],
+        G_reg_interval=None,
+        D_reg_interval=None,
+        pl_weight=0.0,
+        style_mixing_prob=0.0,
+        ema_kimg=DCGAN_DEFAULTS["ema_kimg"],
+        arch="dcgan",
+        mask_channels=mask_channels,
+    )

@@ -1,5 +1,8 @@
 """StyleGAN2's losses: adversarial objectives, lazy R1 and path-length regularisation, style mixing.
 
+The same objective trains the DCGAN baselines: their generator has no mapping network, so path-length
+regularisation and style mixing (which act on ``w``) must be off.
+
 The adversarial objective is selectable (:data:`ADVERSARIAL_LOSSES`), per sample with ``f`` the logits of generated
 and ``r`` of real images:
 
@@ -21,7 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..augment import AdaptiveAugment
-from ..nets import StyleDiscriminator, StyleGenerator
+from ..nets import DCGANDiscriminator, DCGANGenerator, StyleDiscriminator, StyleGenerator
 
 __all__ = ["ADVERSARIAL_LOSSES", "PHASES", "LossStats", "StyleGAN2Loss", "adversarial_terms"]
 
@@ -86,9 +89,9 @@ class StyleGAN2Loss(nn.Module):
 
     Parameters
     ----------
-    G : StyleGenerator
+    G : StyleGenerator or DCGANGenerator
         Generator being trained.
-    D : StyleDiscriminator
+    D : StyleDiscriminator or DCGANDiscriminator
         Discriminator being trained.
     augment : AdaptiveAugment, optional
         Applied to every image D sees, real or generated.
@@ -110,8 +113,8 @@ class StyleGAN2Loss(nn.Module):
 
     def __init__(
         self,
-        G: StyleGenerator,
-        D: StyleDiscriminator,
+        G: StyleGenerator | DCGANGenerator,
+        D: StyleDiscriminator | DCGANDiscriminator,
         augment: AdaptiveAugment | None = None,
         r1_gamma: float = 10.0,
         style_mixing_prob: float = 0.9,
@@ -126,6 +129,12 @@ class StyleGAN2Loss(nn.Module):
             raise ValueError(f"loss must be one of {', '.join(ADVERSARIAL_LOSSES)}, got {loss!r}")
         if not (math.isfinite(gp_lambda) and gp_lambda >= 0):
             raise ValueError(f"gp_lambda must be a finite number >= 0, got {gp_lambda!r}")
+        if not isinstance(G, StyleGenerator) and (pl_weight != 0 or style_mixing_prob != 0):
+            raise ValueError(
+                f"path-length regularisation (pl_weight={pl_weight}) and style mixing "
+                f"(style_mixing_prob={style_mixing_prob}) act on a StyleGenerator's w; a {type(G).__name__} "
+                "needs both at 0"
+            )
         self.adversarial = loss
         self.gp_lambda = gp_lambda
         self.G = G
@@ -138,8 +147,10 @@ class StyleGAN2Loss(nn.Module):
         self.pl_decay = pl_decay
         self.register_buffer("pl_mean", torch.zeros([]))
 
-    def run_G(self, z: torch.Tensor, c: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Generate images and their ``ws``, style-mixing with probability ``style_mixing_prob``."""
+    def run_G(self, z: torch.Tensor, c: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Generate images and their ``ws`` (None for a DCGAN), style-mixing with probability ``style_mixing_prob``."""
+        if not isinstance(self.G, StyleGenerator):
+            return self.G(z, c), None
         ws = self.G.mapping(z, c)
         if self.style_mixing_prob > 0:
             num_ws = ws.shape[1]

@@ -1,4 +1,4 @@
-"""The GAN training loop: StyleGAN2 with ADA, lazy regularisation, EMA, checkpoints and reports."""
+"""The GAN training loop: StyleGAN2 or DCGAN with ADA, lazy regularisation, EMA, checkpoints and reports."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from .._files import atomic_write
 from ..augment import PRESETS, AdaController, AdaptiveAugment
-from ..nets import StyleDiscriminator, StyleGenerator, atomic_save, load_stylegan2_ada
+from ..nets import ARCHITECTURES, StyleDiscriminator, atomic_save, load_stylegan2_ada
 from ..nets.errors import CheckpointError
 from .config import TrainConfig
 from .ema import ema_beta, update_ema
@@ -55,7 +55,12 @@ def _distributed() -> tuple[int, int]:
 
 
 class GANTrainer:
-    """Train a StyleGAN2 generator on a small image dataset with adaptive discriminator augmentation.
+    """Train a StyleGAN2 (or DCGAN) generator on a small image dataset with adaptive discriminator augmentation.
+
+    The networks are those of ``config.arch``. With ``config.mask_channels`` > 0 the dataset's items carry
+    segmentation masks after the image channels (:class:`~medgan_aug.data.PairedImageFolderDataset`): G makes
+    image and masks together, D judges the pairs, ADA moves masks with the image and recolours only the image,
+    sample grids show each image beside its first mask, and metrics score the image channels.
 
     Run it in one process, or in several launched by ``torchrun`` (the trainer
     joins the process group torchrun sets up; each process takes its share of
@@ -70,7 +75,8 @@ class GANTrainer:
     config : TrainConfig
         From :func:`~medgan_aug.train.resolve_config`.
     dataset : torch.utils.data.Dataset
-        Items ``(image [C, R, R] in [-1, 1], label [c_dim])``, e.g. :class:`~medgan_aug.data.ImageFolderDataset`.
+        Items ``(image [C, R, R] in [-1, 1], label [c_dim])``, e.g. :class:`~medgan_aug.data.ImageFolderDataset`;
+        ``C`` counts the masks too.
     outdir : str or Path
         Run directory (created).
     augment : str
@@ -92,7 +98,7 @@ class GANTrainer:
         networks, EMA, optimisers, p) or a StyleGAN2-ADA ``.pkl`` (transfer
         learning: the weights that fit are copied, the counters start at 0).
     freeze_d : int
-        Freeze the discriminator's first this many layers (Freeze-D).
+        Freeze the discriminator's first this many layers (Freeze-D; StyleGAN2 only).
     seed : int
         Seed of the whole run; the same seed reproduces the same losses on the CPU.
     device : str or torch.device, optional
@@ -143,6 +149,10 @@ class GANTrainer:
         if isinstance(config.n_critic, bool) or not isinstance(config.n_critic, int) or config.n_critic < 1:
             raise ValueError(f"config.n_critic must be a positive integer, got {config.n_critic!r}")
         self._check_dataset(config, dataset)
+        if config.arch not in ARCHITECTURES:
+            raise ValueError(f"config.arch must be one of {', '.join(ARCHITECTURES)}, got {config.arch!r}")
+        if freeze_d and config.arch != "stylegan2":
+            raise ValueError(f"freeze_d freezes StyleGAN2 discriminator blocks; config.arch is {config.arch!r}")
         self.rank, self.world = _distributed()
         if config.num_gpus != self.world:
             raise ValueError(f"config was resolved for {config.num_gpus} processes but {self.world} are running")
@@ -165,14 +175,16 @@ class GANTrainer:
         D_kwargs = copy.deepcopy(config.D_kwargs)
         if freeze_d:
             D_kwargs.setdefault("block_kwargs", {})["freeze_layers"] = freeze_d
-        self.G = StyleGenerator(**config.G_kwargs).train().requires_grad_(False).to(self.device)
-        self.D = StyleDiscriminator(**D_kwargs).train().requires_grad_(False).to(self.device)
+        G_class, D_class = ARCHITECTURES[config.arch]
+        self.G = G_class(**config.G_kwargs).train().requires_grad_(False).to(self.device)
+        self.D = D_class(**D_kwargs).train().requires_grad_(False).to(self.device)
         self.G_ema = copy.deepcopy(self.G).eval()
         self.augment_mode = augment
         self.augment = None
         self.ada = None
         if augment != "noaug":
-            self.augment = AdaptiveAugment(augpipe, p=p, color=color).to(self.device)
+            self.augment = AdaptiveAugment(augpipe, p=p, color=color, mask_channels=config.mask_channels)
+            self.augment.to(self.device)
             self.ada = AdaController(
                 self.augment, target=target if augment == "ada" else None, interval=ada_interval, speed_kimg=ada_kimg
             )
@@ -219,8 +231,14 @@ class GANTrainer:
     def _check_dataset(config: TrainConfig, dataset: Dataset) -> None:
         if len(dataset) == 0:
             raise ValueError("the dataset is empty")
+        masks = getattr(dataset, "mask_channels", 0)
+        if masks != config.mask_channels:
+            raise ValueError(
+                f"the dataset has {masks} mask channel(s) but the config was resolved for {config.mask_channels} "
+                "(resolve_config(mask_channels=...) must match the dataset's masks)"
+            )
         image, label = dataset[0]
-        expected = (config.img_channels, config.resolution, config.resolution)
+        expected = (config.net_channels, config.resolution, config.resolution)
         if tuple(image.shape) != expected:
             raise ValueError(f"dataset images have shape {tuple(image.shape)}, the config expects {expected}")
         if config.c_dim > 0 and label.numel() != config.c_dim:
@@ -277,6 +295,8 @@ class GANTrainer:
         if not path.is_file():
             raise FileNotFoundError(f"resume checkpoint {str(path)!r} does not exist")
         if path.suffix == ".pkl":
+            if not isinstance(self.D, StyleDiscriminator):
+                raise ValueError(f"{str(path)!r} is a StyleGAN2-ADA snapshot; it cannot start a {self.config.arch} run")
             snap = load_stylegan2_ada(path)
             for name in ("G", "D", "G_ema"):
                 if name in snap:
@@ -290,6 +310,13 @@ class GANTrainer:
             raise CheckpointError(f"cannot read training checkpoint {str(path)!r}: {error}") from error
         if not isinstance(state, dict) or state.get("format") != TRAINING_FORMAT:
             raise CheckpointError(f"{str(path)!r} is not a medgan-aug training checkpoint")
+        saved = state.get("config") or {}
+        for key, default in (("arch", "stylegan2"), ("mask_channels", 0), ("img_channels", None)):
+            value = getattr(self.config, key)
+            if saved.get(key, default) != value:
+                raise CheckpointError(
+                    f"{str(path)!r} was trained with {key}={saved.get(key, default)!r}; this run has {key}={value!r}"
+                )
         self.G.load_state_dict(state["G"])
         self.D.load_state_dict(state["D"])
         self.G_ema.load_state_dict(state["G_ema"])
@@ -422,7 +449,7 @@ class GANTrainer:
                 append_stats(self.outdir / "stats.jsonl", row)
                 if done or self.cur_tick % self.image_snapshot_ticks == 0:
                     fakes = self.outdir / f"fakes-{self.cur_nimg // 1000:06d}.png"
-                    save_image_grid(self._sample(grid_z, grid_c), fakes, 8)
+                    save_image_grid(self._viewable(self._sample(grid_z, grid_c)), fakes, self._grid_columns)
                 self._plot()
                 if self.progress:
                     print(f"\ntick {self.cur_tick}: {json.dumps(row)}", file=sys.stderr, flush=True)
@@ -451,7 +478,19 @@ class GANTrainer:
         if not (self.outdir / "reals.png").exists():
             count = min(32, len(self.dataset))
             reals = torch.stack([self.dataset[i][0] for i in range(count)])
-            save_image_grid(reals, self.outdir / "reals.png", 8)
+            save_image_grid(self._viewable(reals), self.outdir / "reals.png", self._grid_columns)
+
+    @property
+    def _grid_columns(self) -> int:
+        return 16 if self.config.mask_channels else 8
+
+    def _viewable(self, images: torch.Tensor) -> torch.Tensor:
+        """Images ready for a grid: with masks, each image followed by its first mask (white foreground)."""
+        channels = self.config.img_channels
+        if not self.config.mask_channels:
+            return images
+        mask = torch.where(images[:, channels : channels + 1] > 0, 1.0, -1.0).expand(-1, channels, -1, -1)
+        return torch.stack([images[:, :channels], mask], dim=1).flatten(0, 1)
 
     def _grid_inputs(self) -> tuple[torch.Tensor, torch.Tensor | None]:
         generator = torch.Generator().manual_seed(self.seed)
@@ -490,7 +529,9 @@ class GANTrainer:
         tracker = self.metrics
         stop = torch.zeros((), dtype=torch.int64, device=self.device)
         if self.rank == 0:
-            results = tracker.scorer.score(self.dataset, self._sample(*self.metric_inputs()))
+            # Metrics judge the images; a paired dataset hands the scorer its image channels only.
+            fakes = self._sample(*self.metric_inputs())[:, : self.config.img_channels]
+            results = tracker.scorer.score(self.dataset, fakes)
             row.update(results)
             kimg = self.cur_nimg / 1000
             if tracker.update(results, kimg):
@@ -547,7 +588,8 @@ class GANTrainer:
             return
         self._last_progress = now
         rate = (self.cur_nimg - start_nimg) / max(time.perf_counter() - start_time, 1e-9)
-        eta = (total_nimg - self.cur_nimg) / max(rate, 1e-9)
+        # The last minibatch may overshoot the target; the ETA then is 0, not a negative time.
+        eta = max(total_nimg - self.cur_nimg, 0) / max(rate, 1e-9)
         done = self.cur_nimg / max(total_nimg, 1)
         bar = "#" * int(done * 30)
         print(
