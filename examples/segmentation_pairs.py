@@ -25,7 +25,7 @@ Usage::
 
 ``--data`` holds ``train/``, ``test/`` and optionally ``val/``, each with ``images/`` and ``masks/`` mirroring each
 other (binary PNG masks with the same relative path and stem), e.g. what ``medgan-aug slice ... --mask-suffix _seg
---write-masks --split 0.8 0.1 0.1`` writes.
+--write-masks --split 0.8,0.1,0.1`` writes.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import Dataset, Subset
+from torch.utils.data import Subset
 from torch_fidelity import calculate_metrics
 from torch_fidelity.metric_fid import KEY_METRIC_FID, fid_features_to_statistics, fid_statistics_to_metric
 from torch_fidelity.metric_isc import KEY_METRIC_ISC_MEAN, KEY_METRIC_ISC_STD, isc_features_to_metric
@@ -39,7 +39,7 @@ from .extractors import (
     require_timm_weights,
     timm_identity,
 )
-from .image_sets import ImageSet, ImageSetSource, _first_tensor, float_to_uint8
+from .image_sets import ImageSet, ImageSetSource, float_to_uint8
 from .weights import (
     MetricsWeightsError,
     check_weights_available,
@@ -137,36 +137,6 @@ def _check_generator(G: Any) -> None:
     if channels not in (1, 3):
         plus = f" (besides {G.mask_channels} mask channel(s))" if G.mask_channels else ""
         raise ValueError(f"the generator makes {channels}-channel images{plus}; the metrics need 1 or 3 channels")
-
-
-class _ImageChannels(Dataset[torch.Tensor]):
-    """The first ``channels`` channels of a dataset's images: the images of a paired dataset without the masks."""
-
-    def __init__(self, dataset: Dataset, channels: int) -> None:
-        self.dataset = dataset
-        self.channels = channels
-
-    def __len__(self) -> int:
-        """Number of items of the dataset."""
-        return len(self.dataset)  # type: ignore[arg-type]
-
-    def __getitem__(self, index: int) -> torch.Tensor:
-        """Return the image part of item ``index``."""
-        return _first_tensor(self.dataset[index])[: self.channels]
-
-
-def _real_images(real: ImageSetSource, G: Generator) -> ImageSetSource:
-    """``real`` without its mask channels when its images have ``G``'s layout: the image, then the masks."""
-    if G.mask_channels == 0:
-        return real
-    channels = G.img_channels - G.mask_channels
-    if isinstance(real, torch.Tensor):
-        return real[:, :channels] if real.dim() == 4 and real.shape[1] == G.img_channels else real
-    if isinstance(real, Dataset) and len(real) > 0:  # type: ignore[arg-type]
-        first = _first_tensor(real[0])
-        if isinstance(first, torch.Tensor) and first.dim() == 3 and first.shape[0] == G.img_channels:
-            return _ImageChannels(real, channels)
-    return real
 
 
 def _rename(results: dict[str, Any]) -> dict[str, float]:
@@ -350,17 +320,16 @@ class FIDScorer:
         current mode; put it on the scorer's device for speed.
 
         A generator that also makes segmentation masks (``G.mask_channels`` > 0) is scored on its images alone
-        (its first ``G.img_channels - G.mask_channels`` channels). Real images in the generator's layout, a
-        tensor or dataset whose images have ``G.img_channels`` channels (a paired dataset yielding each image
-        followed by its masks), are cut to their image channels likewise; a folder is read as it is, so pass
-        the ``images/`` folder of a paired dataset.
+        (its first ``G.img_channels - G.mask_channels`` channels). The real set must be images too; a paired
+        folder (``images/`` beside ``masks/``) or a dataset with a ``mask_channels`` attribute
+        (:class:`~medgan_aug.data.PairedImageFolderDataset`) is reduced to its images (see :meth:`score`).
 
         Parameters
         ----------
         G : StyleGenerator or DCGANGenerator
             The generator, e.g. from :func:`~medgan_aug.data.load_generator`.
         real : str, os.PathLike, torch.Tensor or torch.utils.data.Dataset
-            The real images, as for :meth:`score`, or images followed by ``G.mask_channels`` masks.
+            The real images, as for :meth:`score`.
         n : int
             Number of generated images.
         classes : int or sequence of int, optional
@@ -394,7 +363,7 @@ class FIDScorer:
             sets too small for a metric (checked before generating).
         """
         _check_generator(G)
-        real_set = ImageSet(_real_images(real, G), "real")
+        real_set = ImageSet(real, "real")
         n = _positive_int(n, "n")
         kid_subset_size, isc_splits = _check_counts(
             self.metrics, len(real_set), n, self.kid_subset_size, self.prc_neighborhood
