@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import ops
+from ..nets.mapping import check_mask_channels
 from .matrices import rotate2d, rotate3d, scale2d, scale3d, translate2d, translate3d
 from .wavelets import SYM2, SYM6, band_filter_bank
 
@@ -240,9 +241,7 @@ class AdaptiveAugment(nn.Module):
         mask_channels: int = 0,
     ) -> None:
         super().__init__()
-        if isinstance(mask_channels, bool) or not isinstance(mask_channels, int) or mask_channels < 0:
-            raise ValueError(f"mask_channels must be an integer >= 0, got {mask_channels!r}")
-        self.mask_channels = mask_channels
+        self.mask_channels = check_mask_channels(mask_channels)
         if preset is not None and preset not in PRESETS:
             raise ValueError(f"preset must be one of {', '.join(PRESETS)} or None, got {preset!r}")
         multipliers = dict.fromkeys(TRANSFORMS, 0.0)

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from .._files import atomic_write
-from ..nets.architectures import ARCHITECTURES, Generator, check_generator
+from ..nets.architectures import ARCHITECTURES, Generator, check_generator, generator_image_channels
 from ..nets.checkpoint import CHECKPOINT_FORMAT, load_network
 from ..nets.errors import CheckpointError
 from ..nets.stylegan2_ada import load_stylegan2_ada
@@ -410,7 +410,7 @@ def synthesize(
     """
     from tqdm.auto import tqdm
 
-    check_generator(G)
+    channels = generator_image_channels(G, "only 1 or 3 can be written as PNG")
     if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
         raise ValueError(f"n must be a positive integer, got {n!r}")
     n = int(n)
@@ -420,10 +420,6 @@ def synthesize(
     if bits not in (8, 16):
         raise ValueError(f"bits must be 8 or 16, got {bits!r}")
     masks = G.mask_channels
-    channels = G.img_channels - masks
-    if channels not in (1, 3):
-        plus = f" (besides {masks} mask channel(s))" if masks else ""
-        raise ValueError(f"the generator makes {channels}-channel images{plus}; only 1 or 3 can be written as PNG")
     if bits == 16 and (rgb or channels == 3):
         raise ValueError("bits=16 needs grayscale output: PNG colour images are written with 8 bits (bits=8)")
     labels = _class_indices(classes, n, G.c_dim)

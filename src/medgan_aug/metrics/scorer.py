@@ -29,7 +29,7 @@ from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY
 
 from ..data.image_folder import ImageFolderDataset
 from ..data.synthetic import _MAX_SEED, _check_sampling, _class_indices, generator_inputs
-from ..nets.architectures import Generator, check_generator
+from ..nets.architectures import Generator, generator_image_channels
 from .extractors import (
     MODULE_KWARG,
     TIMM_PREFIX,
@@ -131,12 +131,8 @@ def _features(values: np.ndarray | torch.Tensor, name: str) -> torch.Tensor:
     return tensor.contiguous()
 
 
-def _check_generator(G: Any) -> None:
-    check_generator(G)
-    channels = G.img_channels - G.mask_channels
-    if channels not in (1, 3):
-        plus = f" (besides {G.mask_channels} mask channel(s))" if G.mask_channels else ""
-        raise ValueError(f"the generator makes {channels}-channel images{plus}; the metrics need 1 or 3 channels")
+def _image_channels(G: Any) -> int:
+    return generator_image_channels(G, "the metrics need 1 or 3 channels")
 
 
 def _rename(results: dict[str, Any]) -> dict[str, float]:
@@ -362,7 +358,7 @@ class FIDScorer:
             class out of range; a generator making other than 1 or 3 image channels or non-finite pixels; or
             sets too small for a metric (checked before generating).
         """
-        _check_generator(G)
+        _image_channels(G)
         real_set = ImageSet(real, "real")
         n = _positive_int(n, "n")
         kid_subset_size, isc_splits = _check_counts(
@@ -417,7 +413,7 @@ class FIDScorer:
             than ``G.c_dim``, a class with too few real images for a metric (fewer than 2), and as
             :meth:`score_generator`. Checked before generating anything.
         """
-        _check_generator(G)
+        _image_channels(G)
         if G.c_dim == 0:
             raise ValueError("score_per_class needs a conditional generator, but G is unconditional (c_dim=0)")
         if not isinstance(real_dataset, ImageFolderDataset):
@@ -469,7 +465,7 @@ class FIDScorer:
         batch_size: int | None,
     ) -> torch.Tensor:
         """Generate images ``seed`` to ``seed + n - 1`` as uint8 ``[n, C, H, W]`` on the CPU."""
-        _check_generator(G)
+        channels = _image_channels(G)
         _check_sampling(truncation_psi, noise_mode)
         seed = _positive_int(seed, "seed", 0)
         if seed + n - 1 > _MAX_SEED:
@@ -480,7 +476,6 @@ class FIDScorer:
         else:
             labels = _class_indices(classes, n, G.c_dim)
         device = next(G.parameters()).device
-        channels = G.img_channels - G.mask_channels
         images = torch.empty(n, channels, G.img_resolution, G.img_resolution, dtype=torch.uint8)
         with torch.no_grad():
             for begin in range(0, n, batch):

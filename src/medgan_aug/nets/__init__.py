@@ -12,7 +12,7 @@ dermoscopy (128 px) and MNIST (28 px) studies (:data:`DCGAN_PRESETS`), saved and
 ``mask_channels`` channels, made together with the image.
 """
 
-from .architectures import ARCHITECTURES, Generator, check_generator
+from .architectures import ARCHITECTURES, Generator, check_generator, generator_image_channels
 from .checkpoint import (
     CHECKPOINT_FORMAT,
     CheckpointMixin,
@@ -57,6 +57,7 @@ __all__ = [
     "atomic_save",
     "check_generator",
     "convert_color_channels",
+    "generator_image_channels",
     "load_network",
     "load_stylegan2_ada",
     "normalize_2nd_moment",

@@ -38,14 +38,14 @@ def check_labels(c: torch.Tensor | None, c_dim: int, batch: int | None, other: s
         raise ValueError(f"{other} and c have different batch sizes: {batch} and {c.shape[0]}")
 
 
-def check_mask_channels(mask_channels: int, img_channels: int) -> int:
-    """Return ``mask_channels`` if a generator of ``img_channels`` outputs can spend that many on masks.
+def check_mask_channels(mask_channels: int, img_channels: int | None = None) -> int:
+    """Return ``mask_channels`` after checking that it is a count of mask channels.
 
-    At least one channel must remain for the image.
+    With ``img_channels`` (a generator's outputs, image and masks), at least one channel must remain for the image.
     """
     if isinstance(mask_channels, bool) or not isinstance(mask_channels, int) or mask_channels < 0:
         raise ValueError(f"mask_channels must be an integer >= 0, got {mask_channels!r}")
-    if mask_channels >= img_channels:
+    if img_channels is not None and mask_channels >= img_channels:
         raise ValueError(
             f"mask_channels={mask_channels} leaves no image channel of img_channels={img_channels} "
             "(img_channels counts the image's channels plus the masks)"

@@ -27,7 +27,7 @@ from ..data.images import ResizeMode
 from ..data.intensity import encode_pixels
 from ..data.mixing import _match_classes
 from ..data.synthetic import _MAX_SEED, _check_sampling, _class_indices, generator_inputs
-from ..nets.architectures import Generator, check_generator
+from ..nets.architectures import Generator, generator_image_channels
 
 __all__ = ["DatasetPool", "FolderPool", "GeneratorPool"]
 
@@ -374,11 +374,7 @@ class GeneratorPool(Dataset[torch.Tensor]):
         device: str | torch.device | None = None,
         progress: bool = True,
     ) -> None:
-        check_generator(G)
-        channels = G.img_channels - G.mask_channels
-        if channels not in (1, 3):
-            plus = f" (besides {G.mask_channels} mask channel(s))" if G.mask_channels else ""
-            raise ValueError(f"the generator makes {channels}-channel images{plus}; a pool needs 1 or 3")
+        channels = generator_image_channels(G, "a pool needs 1 or 3")
         n = _positive_int(n, "n")
         self.batch_size = _positive_int(batch_size, "batch_size")
         if noise_mode == "random":

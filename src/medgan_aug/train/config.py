@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..nets import ARCHITECTURES, DCGAN_PRESETS
+from ..nets.mapping import check_mask_channels
 
 __all__ = ["CONFIG_PRESETS", "DCGAN_DEFAULTS", "PresetSpec", "TrainConfig", "resolve_config"]
 
@@ -202,8 +203,7 @@ def resolve_config(
         raise ValueError(f"arch must be one of {', '.join(ARCHITECTURES)}, got {arch!r}")
     if num_gpus < 1:
         raise ValueError(f"num_gpus must be >= 1, got {num_gpus}")
-    if isinstance(mask_channels, bool) or not isinstance(mask_channels, int) or mask_channels < 0:
-        raise ValueError(f"mask_channels must be an integer >= 0, got {mask_channels!r}")
+    check_mask_channels(mask_channels)
     if dcgan_preset is not None and arch != "dcgan":
         raise ValueError(f"dcgan_preset={dcgan_preset!r} needs arch='dcgan', got arch={arch!r}")
     for name, value in (
