@@ -15,7 +15,7 @@ apart; :func:`mix_datasets` indexes real and synthetic images at a chosen ratio.
 folder beside mask folders, as ``DatasetWriter(masks=True)`` writes them), and :func:`split_masks` separates them.
 """
 
-from .dataset_writer import SPLITS, DatasetWriter, read_manifest, split_by_patient
+from .dataset_writer import SPLITS, DatasetWriter, mask_folder, paired_images_folder, read_manifest, split_by_patient
 from .image_folder import LABEL_SOURCES, ImageFolderDataset, LabelSource
 from .images import IMAGE_EXTENSIONS, RESIZE_MODES, ResizeMode, image_channels, load_image, resize_square
 from .intensity import IntensityWindow, encode_pixels
@@ -57,7 +57,9 @@ __all__ = [
     "image_channels",
     "load_generator",
     "load_image",
+    "mask_folder",
     "mix_datasets",
+    "paired_images_folder",
     "parse_angles",
     "plane_stack",
     "prepare_images",

@@ -27,8 +27,27 @@ _IMAGES_FOLDER = "images"
 
 
 def mask_folder(index: int) -> str:
-    """Folder (and manifest column) name of mask channel ``index`` in a paired dataset: ``masks``, ``masks_1``, ..."""
+    """Folder name of mask channel ``index`` in a paired dataset: ``masks``, ``masks_1``, ..."""
     return "masks" if index == 0 else f"masks_{index}"
+
+
+def paired_images_folder(folder: str | os.PathLike[str]) -> Path:
+    """The folder of images in ``folder``: its ``images/`` for a paired folder, else ``folder`` itself.
+
+    A paired folder holds ``images/`` beside ``masks/``, as ``DatasetWriter(masks=True)`` writes it.
+
+    Parameters
+    ----------
+    folder : str or os.PathLike
+        A dataset folder.
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    folder = Path(folder)
+    paired = (folder / _IMAGES_FOLDER).is_dir() and (folder / mask_folder(0)).is_dir()
+    return folder / _IMAGES_FOLDER if paired else folder
 
 
 def _mask_column(index: int, name: str) -> str:

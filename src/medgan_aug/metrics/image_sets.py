@@ -11,6 +11,7 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
+from ..data.dataset_writer import paired_images_folder
 from ..data.image_folder import _find_images
 from ..data.images import IMAGE_EXTENSIONS, load_image
 
@@ -115,10 +116,8 @@ class ImageSet(Dataset[torch.Tensor]):
         self._tensor: torch.Tensor | None = None
         self._dataset: Dataset | None = None
         if isinstance(source, (str, os.PathLike)):
-            self._root = Path(source)
-            if (self._root / "images").is_dir() and (self._root / "masks").is_dir():
-                # A paired folder (images/ beside masks/): the metrics judge the images.
-                self._root = self._root / "images"
+            # A paired folder (images/ beside masks/): the metrics judge the images.
+            self._root = paired_images_folder(source)
             self._paths = self._scan(self._root)
             self.description = f"the {name} set ({source})"
             self.image_size = self._folder_size(self._paths)

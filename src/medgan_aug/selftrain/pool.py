@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
+from ..data.dataset_writer import paired_images_folder
 from ..data.image_folder import ImageFolderDataset, _find_images
 from ..data.images import ResizeMode
 from ..data.intensity import encode_pixels
@@ -139,8 +140,7 @@ class FolderPool(Dataset[torch.Tensor]):
         folder = Path(root).absolute()
         if not folder.is_dir():
             raise FileNotFoundError(f"synthetic pool folder {folder} does not exist or is not a directory")
-        if (folder / "images").is_dir() and (folder / "masks").is_dir():
-            folder = folder / "images"
+        folder = paired_images_folder(folder)
         if not _find_images(folder):
             raise ValueError(f"synthetic pool folder {folder} is empty: no PNG or JPEG images under it")
         names = _check_class_names(class_names)
