@@ -154,6 +154,40 @@ def test_dropout_is_active_in_training_and_off_in_eval():
     torch.testing.assert_close(first, plain.eval()(img), rtol=0, atol=0)
 
 
+def test_layer_norm_critic_scores_each_sample_on_its_own():
+    # A WGAN-GP critic must score a sample the same whatever else is in its batch; batch norm does not.
+    torch.manual_seed(5)
+    img = torch.rand(6, 1, 16, 16, dtype=torch.float64) * 2 - 1
+    layer = DCGANDiscriminator(img_resolution=16, channels=(8, 16), norm="layer").double().train()
+    batch = DCGANDiscriminator(img_resolution=16, channels=(8, 16), norm="batch").double().train()
+    alone = torch.cat([layer(img[i : i + 1]) for i in range(6)])
+    torch.testing.assert_close(layer(img), alone, rtol=1e-12, atol=1e-12)
+    assert not torch.allclose(batch(img[:3]), batch(img)[:3])
+
+
+def test_layer_norm_normalises_each_sample_over_channels_and_pixels():
+    D = DCGANDiscriminator(img_resolution=16, channels=(8, 16), norm="layer").double()
+    norms = [m for m in D.modules() if isinstance(m, nn.GroupNorm)]
+    assert len(norms) == 1 and not any(isinstance(m, nn.BatchNorm2d) for m in D.modules())
+    x = torch.randn(3, 16, 4, 4, dtype=torch.float64) * 5 + 2
+    flat = x.flatten(1)
+    expected = (flat - flat.mean(1, keepdim=True)) / (flat.var(1, unbiased=False, keepdim=True) + 1e-5).sqrt()
+    torch.testing.assert_close(norms[0](x).flatten(1), expected)
+    G = DCGANGenerator(z_dim=8, img_resolution=16, channels=(16, 8), norm="layer")
+    assert sum(isinstance(m, nn.GroupNorm) for m in G.modules()) == 2
+    # A normalised layer's bias would be cancelled by the norm's shift.
+    assert G.fc.bias is None and D.features[0].bias is not None and D.features[3].bias is None
+
+
+def test_label_embedding_is_as_wide_as_the_label_by_default(tmp_path):
+    G = DCGANGenerator.preset("mnist28", c_dim=10)
+    assert G.embed.weight.shape == (10, 10) and G.fc.in_features == 110
+    assert DCGANGenerator.preset("mnist28", c_dim=10, c_embed_dim=32).fc.in_features == 132
+    # The checkpoint records the width, so it reloads whatever the default.
+    G.save(tmp_path / "g.pt")
+    assert load_network(tmp_path / "g.pt").init_kwargs["c_embed_dim"] == 10
+
+
 def test_conditional_generator_depends_on_the_label():
     torch.manual_seed(4)
     G = DCGANGenerator.preset("mnist28", c_dim=3).eval()
@@ -227,7 +261,7 @@ def test_save_and_load_reproduce_outputs_exactly(tmp_path):
         (lambda: DCGANDiscriminator(img_resolution=28, base_resolution=7, channels=(8, 0)), r"channels\[1\]"),
         (lambda: DCGANGenerator(kernel_size=1), "kernel_size must be an integer >= 2"),
         (lambda: DCGANDiscriminator(kernel_size=4.0), "kernel_size must be an integer"),
-        (lambda: DCGANGenerator(norm="layer"), "norm must be one of 'batch', 'none', got 'layer'"),
+        (lambda: DCGANGenerator(norm="group"), "norm must be one of 'batch', 'layer', 'none', got 'group'"),
         (lambda: DCGANDiscriminator(activation="gelu"), "activation must be one of"),
         (lambda: DCGANDiscriminator(dropout=1.0), r"dropout must be a probability in \[0, 1\)"),
         (lambda: DCGANGenerator(z_dim=0), "z_dim must be an integer >= 1"),

@@ -116,3 +116,62 @@ def test_command_line_selects_the_loss_and_drops_r1_for_wgan_gp(tmp_path) -> Non
     assert main([*args, "--outdir", str(tmp_path / "hinge"), "--loss", "hinge", "--gamma", "0.5"]) == 0
     config = json.loads((tmp_path / "hinge" / "config.json").read_text())["config"]
     assert (config["loss"], config["n_critic"], config["r1_gamma"]) == ("hinge", 1, 0.5)
+    # The recipe's defaults for a DCGAN critic.
+    assert main([*args[:9], "--workers", "0", "--aug", "noaug", "--arch", "dcgan", "--cmax", "16",
+                 "--outdir", str(tmp_path / "dcgan"), "--loss", "wgan-gp"]) == 0  # fmt: skip
+    config = json.loads((tmp_path / "dcgan" / "config.json").read_text())["config"]
+    assert (config["n_critic"], config["r1_gamma"], config["lr"], config["D_kwargs"]["norm"]) == (5, 0.0, 1e-4, "layer")
+
+
+def test_wgan_gp_configs_follow_the_published_recipe() -> None:
+    from medgan_aug.train import WGAN_GP_DEFAULTS, resolve_config
+
+    dcgan = resolve_config(resolution=16, img_channels=1, arch="dcgan", channel_max=16, loss="wgan-gp")
+    assert (dcgan.loss, dcgan.n_critic, dcgan.r1_gamma, dcgan.gp_lambda) == ("wgan-gp", 5, 0.0, 10.0)
+    assert (dcgan.lr, dcgan.betas) == (1e-4, (0.0, 0.9)) == (WGAN_GP_DEFAULTS["lr"], WGAN_GP_DEFAULTS["betas"])
+    # Only the critic loses its batch norm; the generator keeps it.
+    assert dcgan.D_kwargs["norm"] == "layer" and "norm" not in dcgan.G_kwargs
+    # A preset critic without normalisation stays so; the study's optimiser gives way to the recipe's.
+    mnist = resolve_config(resolution=28, img_channels=1, arch="dcgan", dcgan_preset="mnist28", loss="wgan-gp")
+    assert mnist.D_kwargs["norm"] == "none" and (mnist.lr, mnist.betas) == (1e-4, (0.0, 0.9))
+    # StyleGAN2 keeps its optimiser; explicit gamma and n_critic win.
+    style = resolve_config(resolution=16, img_channels=1, loss="wgan-gp", gamma=0.5, n_critic=2)
+    plain = resolve_config(resolution=16, img_channels=1)
+    assert (style.n_critic, style.r1_gamma, style.lr, style.betas) == (2, 0.5, plain.lr, plain.betas)
+    logistic = resolve_config(resolution=16, img_channels=1, arch="dcgan", channel_max=16)
+    assert (logistic.loss, logistic.n_critic, logistic.D_kwargs["norm"], logistic.lr) == ("logistic", 1, "batch", 2e-4)
+    with pytest.raises(ValueError, match="loss must be one of logistic, minimax, hinge, wgan-gp, got 'wgan'"):
+        resolve_config(resolution=16, img_channels=1, loss="wgan")
+    with pytest.raises(ValueError, match="n_critic must be a positive integer, got 0"):
+        resolve_config(resolution=16, img_channels=1, n_critic=0)
+
+
+def test_wgan_gp_refuses_a_batch_norm_critic() -> None:
+    from medgan_aug.nets import DCGANDiscriminator, DCGANGenerator
+
+    G = DCGANGenerator(z_dim=8, img_resolution=16, channel_max=16)
+    options = {"loss": "wgan-gp", "pl_weight": 0.0, "style_mixing_prob": 0.0, "r1_gamma": 0.0}
+    with pytest.raises(ValueError, match=r"discriminator has batch norm.*norm='layer' or norm='none'"):
+        StyleGAN2Loss(G, DCGANDiscriminator(img_resolution=16, channel_max=16, norm="batch"), **options)
+    StyleGAN2Loss(G, DCGANDiscriminator(img_resolution=16, channel_max=16, norm="layer"), **options)
+
+
+def test_ada_measures_a_critic_against_the_mean_fake(tmp_path) -> None:
+    # A WGAN critic's loss ignores a constant shift of its output, so ADA must too: two runs whose critics
+    # differ only by +50 on the output bias train identically and tune p identically.
+    from medgan_aug.train import resolve_config
+
+    def run(name: str, shift: float) -> list[dict]:
+        config = resolve_config(resolution=16, img_channels=1, c_dim=2, batch=4, arch="dcgan", channel_max=16,
+                                loss="wgan-gp", n_critic=2)  # fmt: skip
+        trainer = make_trainer(tmp_path / name, config=config, seed=2, ada_interval=1, ada_kimg=0.1, target=0.2)
+        with torch.no_grad():
+            trainer.D.fc.bias += shift
+        trainer.train(kimg=0.048)
+        return read_stats(tmp_path / name / "stats.jsonl")
+
+    plain, shifted = run("plain", 0.0), run("shifted", 50.0)
+    assert [row["p"] for row in plain] == pytest.approx([row["p"] for row in shifted])
+    assert [row["r_t"] for row in plain] == pytest.approx([row["r_t"] for row in shifted])
+    assert max(row["p"] for row in plain) > 0  # p did move
+    assert any(row["r_t"] < 1 for row in shifted if "r_t" in row)  # the uncentred sign gives +1 throughout

@@ -82,10 +82,9 @@ def _train(args: argparse.Namespace) -> int:
             arch=args.arch,
             mask_channels=len(args.masks or ()),
             dcgan_preset=args.dcgan_preset,
+            loss=args.loss,
+            n_critic=args.n_critic,
         )
-        config.loss, config.n_critic = args.loss, args.n_critic
-        if args.loss == "wgan-gp" and args.gamma is None:
-            config.r1_gamma = 0.0  # the gradient penalty on interpolates takes R1's place
         trainer = GANTrainer(
             config,
             dataset,
@@ -155,7 +154,7 @@ def _metric_tracker(args: argparse.Namespace) -> object:
 def _add_train_parser(commands: argparse._SubParsersAction) -> None:
     from .augment import PRESETS
     from .nets import ARCHITECTURES, DCGAN_PRESETS
-    from .train import AUGMENT_MODES, CONFIG_PRESETS
+    from .train import ADVERSARIAL_LOSSES, AUGMENT_MODES, CONFIG_PRESETS
 
     train = commands.add_parser(
         "train",
@@ -191,11 +190,12 @@ def _add_train_parser(commands: argparse._SubParsersAction) -> None:
     train.add_argument(
         "--loss",
         default="logistic",
-        choices=["logistic", "minimax", "wgan-gp", "hinge"],
-        help="adversarial objective (default logistic, StyleGAN2's non-saturating loss)",
+        choices=list(ADVERSARIAL_LOSSES),
+        help="adversarial objective (default logistic, StyleGAN2's non-saturating loss; wgan-gp also sets the "
+        "WGAN-GP recipe: 5 critic steps, no R1, and for --arch dcgan Adam 1e-4 (0, 0.9) and a layer-norm critic)",
     )
     train.add_argument(
-        "--n-critic", type=int, default=1, help="discriminator steps per generator step (e.g. 5 for wgan-gp)"
+        "--n-critic", type=int, help="discriminator steps per generator step (default 5 for wgan-gp, else 1)"
     )
     train.add_argument("--batch", type=int, help="total batch size (default: the cfg's)")
     train.add_argument("--batch-gpu", type=int, help="images per process per pass (gradient accumulation)")

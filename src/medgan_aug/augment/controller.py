@@ -16,7 +16,11 @@ class AdaController:
     """Adjust ``augment.p`` so that the overfitting heuristic ``r_t`` stays at ``target``.
 
     ``r_t = E[sign(D(real))]``: 0 when the discriminator cannot tell reals
-    from fakes, 1 when it is sure of every real image, i.e. overfits. Every
+    from fakes, 1 when it is sure of every real image, i.e. overfits. A WGAN
+    critic's values have no fixed zero (its loss ignores a constant shift), so
+    for it the trainer passes an ``offset``, the mean critic value of the
+    generated images of the same step: ``r_t = E[sign(D(real) - offset)]``
+    then measures how many reals score above the average fake. Every
     ``interval`` observed minibatches, ``p`` moves by
     ``sign(r_t - target) * images / (speed_kimg * 1000)``, where ``images``
     is the number of real images observed since the last update (batch x
@@ -61,13 +65,21 @@ class AdaController:
         """The current augmentation probability."""
         return float(self.augment.p)
 
-    def observe(self, real_logits: torch.Tensor) -> None:
+    def observe(self, real_logits: torch.Tensor, offset: torch.Tensor | float = 0.0) -> None:
         """Record the discriminator's logits on a minibatch of real images; update every ``interval`` calls.
 
         In a distributed run every process must call this equally often: the
         update all-reduces the statistics.
+
+        Parameters
+        ----------
+        real_logits : torch.Tensor
+            Logits of real images.
+        offset : torch.Tensor or float
+            Subtracted from the logits before their signs are taken (0 for
+            discriminators trained with a logistic or hinge loss).
         """
-        signs = real_logits.detach().sign().double()
+        signs = (real_logits.detach() - offset).sign().double()
         stats = torch.stack([signs.sum(), torch.tensor(signs.numel(), dtype=torch.float64, device=signs.device)])
         self._pending = stats if self._pending is None else self._pending + stats
         self._calls += 1

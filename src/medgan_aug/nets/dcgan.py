@@ -12,7 +12,10 @@ layer. Both follow the constructor and call conventions of
 
 Weights of every dense layer and (transposed) convolution are drawn from
 N(0, 0.02), batch-norm scales from N(1, 0.02), biases are zero (Radford et al.,
-2016). Padding is ``(kernel_size - 1) // 2`` (and, for transposed
+2016). ``norm="layer"`` normalises each sample over its channels and pixels
+with a per-channel scale and shift (``GroupNorm`` with one group), the
+batch-independent normalisation a WGAN-GP critic needs (Gulrajani et al.,
+2017). Padding is ``(kernel_size - 1) // 2`` (and, for transposed
 convolutions, output padding ``kernel_size % 2``), so every stride-2 layer
 exactly doubles or halves the side for any kernel size >= 2.
 """
@@ -31,7 +34,7 @@ from .mapping import check_labels, check_mask_channels
 
 __all__ = ["DCGAN_PRESETS", "DCGANDiscriminator", "DCGANGenerator"]
 
-_NORMS = ("batch", "none")
+_NORMS = ("batch", "layer", "none")
 _ACTIVATIONS = ("lrelu", "relu")
 _NOISE_MODES = ("random", "const", "none")
 _INIT_STD = 0.02
@@ -142,6 +145,10 @@ def _activation(name: str, lrelu_slope: float) -> nn.Module:
     return nn.LeakyReLU(lrelu_slope) if name == "lrelu" else nn.ReLU()
 
 
+def _norm_layer(norm: str, channels: int) -> nn.Module:
+    return nn.BatchNorm2d(channels) if norm == "batch" else nn.GroupNorm(1, channels)
+
+
 def _init_weights(module: nn.Module) -> None:
     for layer in module.modules():
         if isinstance(layer, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
@@ -166,7 +173,7 @@ class DCGANGenerator(CheckpointMixin):
     -> norm -> activation``, then for each further entry of ``channels`` a
     transposed convolution ``-> norm -> activation`` doubling the side, and a
     last transposed convolution to ``img_channels`` followed by tanh. Layers
-    followed by batch norm have no bias (the norm's shift replaces it).
+    followed by a norm have no bias (the norm's shift replaces it).
 
     Parameters
     ----------
@@ -188,16 +195,19 @@ class DCGANGenerator(CheckpointMixin):
         Cap of the default widths (ignored when ``channels`` is given).
     kernel_size : int
         Side of the transposed-convolution kernels, >= 2.
-    norm : {'batch', 'none'}
+    norm : {'batch', 'layer', 'none'}
         Normalisation after the dense layer and every transposed convolution but the last.
     activation : {'lrelu', 'relu'}
         Activation after each normalisation.
     lrelu_slope : float
         Negative slope of LeakyReLU.
     c_embed_dim : int, optional
-        Size of the label embedding concatenated to ``z`` (default ``z_dim``;
-        ignored when ``c_dim`` is 0). Initialised from N(0, 1) so that, like
-        ``z``, it starts at unit scale.
+        Size of the label embedding concatenated to ``z`` (default ``c_dim``,
+        as in the conditional GAN of Mirza & Osindero; ignored when ``c_dim``
+        is 0). Initialised from N(0, 1) so that each entry starts at the scale
+        of an entry of ``z``. An embedding as wide as ``z`` lets the label
+        drown the latent (on the demo's phantom planes such generators
+        collapsed to one image per class).
     mask_channels : int
         How many of the ``img_channels`` outputs are segmentation masks (the last ones, foreground > 0)
         generated with the image; 0 for images only.
@@ -220,7 +230,7 @@ class DCGANGenerator(CheckpointMixin):
         channels: Sequence[int] | None = None,
         channel_max: int = 512,
         kernel_size: int = 4,
-        norm: Literal["batch", "none"] = "batch",
+        norm: Literal["batch", "layer", "none"] = "batch",
         activation: Literal["lrelu", "relu"] = "lrelu",
         lrelu_slope: float = 0.2,
         c_embed_dim: int | None = None,
@@ -239,7 +249,7 @@ class DCGANGenerator(CheckpointMixin):
         channels = _resolve_channels(channels, num_up, default, img_resolution, base_resolution)
         if c_embed_dim is not None:
             _check_positive_int(c_embed_dim, "c_embed_dim")
-        embed_dim = (z_dim if c_embed_dim is None else c_embed_dim) if c_dim > 0 else 0
+        embed_dim = (c_dim if c_embed_dim is None else c_embed_dim) if c_dim > 0 else 0
         self.mask_channels = check_mask_channels(mask_channels, img_channels)
         self.z_dim = z_dim
         self.c_dim = c_dim
@@ -256,11 +266,11 @@ class DCGANGenerator(CheckpointMixin):
             norm=norm,
             activation=activation,
             lrelu_slope=lrelu_slope,
-            c_embed_dim=c_embed_dim,
+            c_embed_dim=embed_dim or None,
             mask_channels=mask_channels,
         )
 
-        normed = norm == "batch"
+        normed = norm != "none"
         padding, output_padding = (kernel_size - 1) // 2, kernel_size % 2
         if c_dim > 0:
             self.embed = nn.Linear(c_dim, embed_dim, bias=False)
@@ -268,7 +278,7 @@ class DCGANGenerator(CheckpointMixin):
         layers: list[nn.Module] = [nn.Unflatten(1, (channels[0], base_resolution, base_resolution))]
         for i, (in_ch, out_ch) in enumerate(zip(channels, [*channels[1:], img_channels], strict=True)):
             if normed:
-                layers.append(nn.BatchNorm2d(in_ch))
+                layers.append(_norm_layer(norm, in_ch))
             layers.append(_activation(activation, lrelu_slope))
             last = i == num_up - 1
             layers.append(
@@ -389,8 +399,9 @@ class DCGANDiscriminator(CheckpointMixin):
         Cap of the default widths (ignored when ``channels`` is given).
     kernel_size : int
         Side of the convolution kernels, >= 2.
-    norm : {'batch', 'none'}
-        Normalisation after every convolution but the first.
+    norm : {'batch', 'layer', 'none'}
+        Normalisation after every convolution but the first; ``'layer'`` (per sample) for a WGAN-GP critic,
+        whose gradient penalty is per sample and so must not mix the samples of a batch as batch norm does.
     activation : {'lrelu', 'relu'}
         Activation after each convolution.
     lrelu_slope : float
@@ -409,7 +420,7 @@ class DCGANDiscriminator(CheckpointMixin):
         channels: Sequence[int] | None = None,
         channel_max: int = 512,
         kernel_size: int = 4,
-        norm: Literal["batch", "none"] = "batch",
+        norm: Literal["batch", "layer", "none"] = "batch",
         activation: Literal["lrelu", "relu"] = "lrelu",
         lrelu_slope: float = 0.2,
         dropout: float = 0.0,
@@ -445,10 +456,10 @@ class DCGANDiscriminator(CheckpointMixin):
         padding = (kernel_size - 1) // 2
         layers: list[nn.Module] = []
         for i, (in_ch, out_ch) in enumerate(zip([img_channels, *channels[:-1]], channels, strict=True)):
-            normed = norm == "batch" and i > 0
+            normed = norm != "none" and i > 0
             layers.append(nn.Conv2d(in_ch, out_ch, kernel_size, stride=2, padding=padding, bias=not normed))
             if normed:
-                layers.append(nn.BatchNorm2d(out_ch))
+                layers.append(_norm_layer(norm, out_ch))
             layers.append(_activation(activation, lrelu_slope))
             # Identity keeps the state-dict keys independent of dropout, which a checkpoint may override.
             layers.append(nn.Dropout(dropout) if dropout > 0 else nn.Identity())

@@ -1,6 +1,6 @@
 """Training StyleGAN2 (or a DCGAN baseline) with adaptive discriminator augmentation on small datasets."""
 
-from .config import CONFIG_PRESETS, DCGAN_DEFAULTS, PresetSpec, TrainConfig, resolve_config
+from .config import CONFIG_PRESETS, DCGAN_DEFAULTS, WGAN_GP_DEFAULTS, PresetSpec, TrainConfig, resolve_config
 from .ema import ema_beta, update_ema
 from .loss import ADVERSARIAL_LOSSES, PHASES, LossStats, StyleGAN2Loss, adversarial_terms
 from .reports import append_stats, plot_curves, read_stats, save_image_grid
@@ -15,6 +15,7 @@ __all__ = [
     "DCGAN_DEFAULTS",
     "PHASES",
     "TRAINING_FORMAT",
+    "WGAN_GP_DEFAULTS",
     "GANTrainer",
     "InfiniteSampler",
     "LossStats",

@@ -10,8 +10,9 @@ from typing import Any
 
 from ..nets import ARCHITECTURES, DCGAN_PRESETS
 from ..nets.mapping import check_mask_channels
+from .loss import ADVERSARIAL_LOSSES
 
-__all__ = ["CONFIG_PRESETS", "DCGAN_DEFAULTS", "PresetSpec", "TrainConfig", "resolve_config"]
+__all__ = ["CONFIG_PRESETS", "DCGAN_DEFAULTS", "WGAN_GP_DEFAULTS", "PresetSpec", "TrainConfig", "resolve_config"]
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,18 @@ DCGAN_DEFAULTS: dict[str, Any] = {
 """Training settings of ``arch="dcgan"`` runs (Radford et al. 2016: Adam 2e-4, beta1 0.5; no R1, path-length
 regularisation, style mixing or weight averaging). ``batch`` is the default total batch."""
 
+WGAN_GP_DEFAULTS: dict[str, Any] = {
+    "n_critic": 5,
+    "gp_lambda": 10.0,
+    "lr": 1e-4,
+    "betas": (0.0, 0.9),
+    "critic_norm": "layer",
+}
+"""What ``loss="wgan-gp"`` changes (Gulrajani et al. 2017, Algorithm 1): 5 critic steps per generator step, a
+gradient penalty of weight 10 in place of R1. For ``arch="dcgan"`` also the paper's Adam (1e-4, betas (0, 0.9))
+and layer norm in place of the critic's batch norm, which would make each sample's penalty depend on its batch.
+StyleGAN2 runs keep their optimiser and discriminator (it has no batch norm)."""
+
 
 @dataclass
 class TrainConfig:
@@ -87,8 +100,8 @@ class TrainConfig:
     image's channels; with ``mask_channels`` > 0 the networks see that many segmentation masks after them
     (``img_channels + mask_channels`` channels in all). ``loss`` selects the adversarial objective (see
     :data:`~medgan_aug.train.loss.ADVERSARIAL_LOSSES`); ``n_critic`` is the number of discriminator steps per
-    generator step (5 is usual for WGAN-GP, whose gradient penalty has weight ``gp_lambda`` and replaces R1: set
-    ``r1_gamma`` to 0). ``ema_kimg`` 0 makes ``G_ema`` a plain copy of G.
+    generator step. WGAN-GP's gradient penalty has weight ``gp_lambda`` and replaces R1; ``resolve_config(loss=
+    "wgan-gp")`` sets these fields by :data:`WGAN_GP_DEFAULTS`. ``ema_kimg`` 0 makes ``G_ema`` a plain copy of G.
     """
 
     cfg: str
@@ -147,6 +160,8 @@ def resolve_config(
     arch: str = "stylegan2",
     mask_channels: int = 0,
     dcgan_preset: str | None = None,
+    loss: str = "logistic",
+    n_critic: int | None = None,
 ) -> TrainConfig:
     """The configuration ``cfg`` for a dataset, with StyleGAN2-ADA's rules for ``auto``.
 
@@ -192,6 +207,11 @@ def resolve_config(
     dcgan_preset : str, optional
         A :data:`~medgan_aug.nets.DCGAN_PRESETS` architecture (``arch="dcgan"`` only); its resolution must be
         ``resolution``; the channel counts follow the data.
+    loss : str
+        The adversarial objective (:data:`~medgan_aug.train.loss.ADVERSARIAL_LOSSES`); ``"wgan-gp"`` applies
+        :data:`WGAN_GP_DEFAULTS` (R1 stays on only when ``gamma`` is given).
+    n_critic : int, optional
+        Discriminator steps per generator step (default 5 for ``"wgan-gp"``, else 1).
 
     Returns
     -------
@@ -204,6 +224,10 @@ def resolve_config(
     if num_gpus < 1:
         raise ValueError(f"num_gpus must be >= 1, got {num_gpus}")
     check_mask_channels(mask_channels)
+    if loss not in ADVERSARIAL_LOSSES:
+        raise ValueError(f"loss must be one of {', '.join(ADVERSARIAL_LOSSES)}, got {loss!r}")
+    if n_critic is not None and (isinstance(n_critic, bool) or not isinstance(n_critic, int) or n_critic < 1):
+        raise ValueError(f"n_critic must be a positive integer, got {n_critic!r}")
     if dcgan_preset is not None and arch != "dcgan":
         raise ValueError(f"dcgan_preset={dcgan_preset!r} needs arch='dcgan', got arch={arch!r}")
     for name, value in (
@@ -217,7 +241,7 @@ def resolve_config(
         for name, value in (("channel_base", channel_base), ("mapping_layers", mapping_layers)):
             if value is not None:
                 raise ValueError(f"{name} is a StyleGAN2 setting; a DCGAN's widths are capped by channel_max")
-        return _resolve_dcgan(
+        config = _resolve_dcgan(
             cfg,
             resolution=resolution,
             img_channels=img_channels,
@@ -231,6 +255,7 @@ def resolve_config(
             mask_channels=mask_channels,
             preset=dcgan_preset,
         )
+        return _apply_loss(config, loss, n_critic, gamma)
     spec = CONFIG_PRESETS[cfg]
     res = resolution
     if cfg == "auto":
@@ -296,6 +321,21 @@ def resolve_config(
         # The paper's CIFAR-10 setup: no path-length regularisation, no style mixing.
         config.pl_weight = 0.0
         config.style_mixing_prob = 0.0
+    return _apply_loss(config, loss, n_critic, gamma)
+
+
+def _apply_loss(config: TrainConfig, loss: str, n_critic: int | None, gamma: float | None) -> TrainConfig:
+    wgan = loss == "wgan-gp"
+    config.loss = loss
+    config.n_critic = n_critic if n_critic is not None else (WGAN_GP_DEFAULTS["n_critic"] if wgan else 1)
+    if wgan:
+        config.gp_lambda = WGAN_GP_DEFAULTS["gp_lambda"]
+        if gamma is None:
+            config.r1_gamma = 0.0
+        if config.arch == "dcgan":
+            config.lr, config.betas = WGAN_GP_DEFAULTS["lr"], WGAN_GP_DEFAULTS["betas"]
+            if config.D_kwargs["norm"] == "batch":
+                config.D_kwargs["norm"] = WGAN_GP_DEFAULTS["critic_norm"]
     return config
 
 
@@ -340,7 +380,7 @@ def _resolve_dcgan(
         optimizer = spec["optimizer"]
     else:
         G_kwargs = {"z_dim": DCGAN_DEFAULTS["z_dim"], "img_resolution": resolution, **channels, "base_resolution": 4}
-        D_kwargs = {"img_resolution": resolution, **channels, "base_resolution": 4}
+        D_kwargs = {"img_resolution": resolution, **channels, "base_resolution": 4, "norm": "batch"}
         if channel_max is not None:
             G_kwargs["channel_max"] = D_kwargs["channel_max"] = channel_max
     G_kwargs["c_dim"] = D_kwargs["c_dim"] = c_dim

@@ -32,6 +32,8 @@ __all__ = ["ADVERSARIAL_LOSSES", "PHASES", "LossStats", "StyleGAN2Loss", "advers
 # regulariser, or both at once when regularisation is not lazy.
 PHASES = ("Gmain", "Greg", "Gboth", "Dmain", "Dreg", "Dboth")
 
+_BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
+
 ADVERSARIAL_LOSSES: tuple[str, ...] = ("logistic", "minimax", "hinge", "wgan-gp")
 """The adversarial objectives :class:`StyleGAN2Loss` can train with (see the module description)."""
 
@@ -134,6 +136,12 @@ class StyleGAN2Loss(nn.Module):
                 f"path-length regularisation (pl_weight={pl_weight}) and style mixing "
                 f"(style_mixing_prob={style_mixing_prob}) act on a StyleGenerator's w; a {type(G).__name__} "
                 "needs both at 0"
+            )
+        if loss == "wgan-gp" and any(isinstance(m, _BATCH_NORMS) for m in D.modules()):
+            raise ValueError(
+                "loss='wgan-gp' penalises each sample's gradient, but the discriminator has batch norm, which "
+                "mixes the samples of a batch: build it with norm='layer' or norm='none' (resolve_config does so "
+                "for loss='wgan-gp')"
             )
         self.adversarial = loss
         self.gp_lambda = gp_lambda

@@ -364,7 +364,7 @@ class GANTrainer:
         conditional = config.c_dim > 0
         real_chunks = real_img.to(self.device).split(config.batch_gpu)
         c_chunks = real_c.to(self.device).split(config.batch_gpu)
-        real_logits = []
+        real_logits, fake_logits = [], []
         for phase in self.phases:
             if self.batch_idx % phase.interval:
                 continue
@@ -392,6 +392,7 @@ class GANTrainer:
                         totals[key] = (total + value.sum().double(), count + value.numel())
                 if phase.name in ("Dmain", "Dboth") and stats.real_logits is not None:
                     real_logits.append(stats.real_logits)
+                    fake_logits.append(stats.fake_logits)
             phase.module.requires_grad_(False)
             params = [param for param in phase.module.parameters() if param.grad is not None]
             if params:
@@ -407,7 +408,9 @@ class GANTrainer:
 
         update_ema(self.G_ema, self.G, ema_beta(config.batch, config.ema_kimg, self.cur_nimg, config.ema_rampup))
         if self.ada is not None and real_logits:
-            self.ada.observe(torch.cat(real_logits))
+            # A critic's values have no fixed zero: measure reals against the step's mean fake instead.
+            offset = torch.cat(fake_logits).mean() if config.loss == "wgan-gp" else 0.0
+            self.ada.observe(torch.cat(real_logits), offset)
         self.cur_nimg += config.batch
         self.batch_idx += 1
 
