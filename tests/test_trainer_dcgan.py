@@ -114,6 +114,15 @@ def test_checkpoints_of_another_architecture_or_mask_count_are_refused(tmp_path)
         make_trainer(tmp_path / "m", config=dcgan_config(c_dim=0, mask_channels=1), dataset=BlobPairs(), resume=plain)
 
 
+def test_resuming_with_networks_of_another_shape_names_the_setting(tmp_path):
+    # A WGAN-GP DCGAN has a layer-norm critic: resuming it as a logistic run (batch norm) cannot load.
+    wgan = make_trainer(tmp_path / "wgan", config=dcgan_config(loss="wgan-gp")).train(kimg=0.004)
+    changed = r"another shape than this run's \(D_kwargs\['norm'\]='layer' there, 'batch' here\)"
+    with pytest.raises(CheckpointError, match=changed):
+        make_trainer(tmp_path / "logistic", config=dcgan_config(), resume=wgan)
+    make_trainer(tmp_path / "again", config=dcgan_config(loss="wgan-gp"), resume=wgan)
+
+
 def test_stylegan_only_options_are_refused_for_dcgan(tmp_path):
     with pytest.raises(ValueError, match="freeze_d freezes StyleGAN2 discriminator blocks"):
         make_trainer(tmp_path / "f", config=dcgan_config(), freeze_d=2)

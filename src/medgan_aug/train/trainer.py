@@ -18,7 +18,7 @@ from torch.utils.data import DataLoader, Dataset
 from .._files import atomic_write
 from ..augment import PRESETS, AdaController, AdaptiveAugment
 from ..nets import ARCHITECTURES, StyleDiscriminator, atomic_save, load_stylegan2_ada
-from ..nets.errors import CheckpointError
+from ..nets.errors import CheckpointError, StateDictMismatchError
 from .config import TrainConfig
 from .ema import ema_beta, update_ema
 from .loss import StyleGAN2Loss
@@ -317,9 +317,21 @@ class GANTrainer:
                 raise CheckpointError(
                     f"{str(path)!r} was trained with {key}={saved.get(key, default)!r}; this run has {key}={value!r}"
                 )
-        self.G.load_state_dict(state["G"])
-        self.D.load_state_dict(state["D"])
-        self.G_ema.load_state_dict(state["G_ema"])
+        try:
+            self.G.load_state_dict(state["G"])
+            self.D.load_state_dict(state["D"])
+            self.G_ema.load_state_dict(state["G_ema"])
+        except StateDictMismatchError as error:
+            changes = [
+                f"{group}[{key!r}]={saved[group].get(key)!r} there, {value!r} here"
+                for group in ("G_kwargs", "D_kwargs")
+                for key, value in getattr(self.config, group).items()
+                if isinstance(saved.get(group), dict) and saved[group].get(key) != value
+            ]
+            raise CheckpointError(
+                f"{str(path)!r} holds networks of another shape than this run's "
+                f"({'; '.join(changes) or error}); resume with the settings it was trained with"
+            ) from error
         if self.augment is not None and state["augment"] is not None:
             self.augment.load_state_dict(state["augment"])
             if state["ada"] is not None:
