@@ -10,7 +10,7 @@ from typing import Any
 
 from ..nets import ARCHITECTURES, DCGAN_PRESETS
 from ..nets.mapping import check_mask_channels
-from .loss import ADVERSARIAL_LOSSES
+from .loss import _check_loss
 
 __all__ = ["CONFIG_PRESETS", "DCGAN_DEFAULTS", "WGAN_GP_DEFAULTS", "PresetSpec", "TrainConfig", "resolve_config"]
 
@@ -224,16 +224,14 @@ def resolve_config(
     if num_gpus < 1:
         raise ValueError(f"num_gpus must be >= 1, got {num_gpus}")
     check_mask_channels(mask_channels)
-    if loss not in ADVERSARIAL_LOSSES:
-        raise ValueError(f"loss must be one of {', '.join(ADVERSARIAL_LOSSES)}, got {loss!r}")
-    if n_critic is not None and (isinstance(n_critic, bool) or not isinstance(n_critic, int) or n_critic < 1):
-        raise ValueError(f"n_critic must be a positive integer, got {n_critic!r}")
+    _check_loss(loss)
     if dcgan_preset is not None and arch != "dcgan":
         raise ValueError(f"dcgan_preset={dcgan_preset!r} needs arch='dcgan', got arch={arch!r}")
     for name, value in (
         ("channel_base", channel_base),
         ("channel_max", channel_max),
         ("mapping_layers", mapping_layers),
+        ("n_critic", n_critic),
     ):
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
             raise ValueError(f"{name} must be a positive integer, got {value!r}")

@@ -38,6 +38,11 @@ ADVERSARIAL_LOSSES: tuple[str, ...] = ("logistic", "minimax", "hinge", "wgan-gp"
 """The adversarial objectives :class:`StyleGAN2Loss` can train with (see the module description)."""
 
 
+def _check_loss(loss: str) -> None:
+    if loss not in ADVERSARIAL_LOSSES:
+        raise ValueError(f"loss must be one of {', '.join(ADVERSARIAL_LOSSES)}, got {loss!r}")
+
+
 def adversarial_terms(loss: str, logits: torch.Tensor, role: str) -> torch.Tensor:
     """Per-sample adversarial loss of one set of logits.
 
@@ -55,8 +60,7 @@ def adversarial_terms(loss: str, logits: torch.Tensor, role: str) -> torch.Tenso
     torch.Tensor
         The loss of every sample, the shape of ``logits``.
     """
-    if loss not in ADVERSARIAL_LOSSES:
-        raise ValueError(f"loss must be one of {', '.join(ADVERSARIAL_LOSSES)}, got {loss!r}")
+    _check_loss(loss)
     if role == "G":
         if loss == "logistic":
             return F.softplus(-logits)
@@ -127,8 +131,7 @@ class StyleGAN2Loss(nn.Module):
         gp_lambda: float = 10.0,
     ) -> None:
         super().__init__()
-        if loss not in ADVERSARIAL_LOSSES:
-            raise ValueError(f"loss must be one of {', '.join(ADVERSARIAL_LOSSES)}, got {loss!r}")
+        _check_loss(loss)
         if not (math.isfinite(gp_lambda) and gp_lambda >= 0):
             raise ValueError(f"gp_lambda must be a finite number >= 0, got {gp_lambda!r}")
         if not isinstance(G, StyleGenerator) and (pl_weight != 0 or style_mixing_prob != 0):
