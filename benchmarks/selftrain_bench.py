@@ -7,15 +7,21 @@ TensorDataset) or ``folder`` (the same images written once as 8-bit PNGs to a te
 the median of the repeats after one warm-up run, and includes the DataLoader (and its worker start-up).
 
 With ``--end-to-end``, one :meth:`SelfTrainer.run <medgan_aug.selftrain.SelfTrainer.run>` (real 50 % baseline,
-real 100 %, one pseudo-labelling round) is timed on a synthetic binary real set (two classes of different mean
-brightness plus noise) and a folder pool drawn the same way, with the first model, split into classifier training,
-prediction and the rest.
+real 100 %, one pseudo-labelling round) per ``--seeds`` value (classifier seeds per stage) is timed on a synthetic
+binary real set (two classes of different mean brightness plus noise) and a folder pool drawn the same way, with the
+first model, split into classifier training, prediction, the comparison's statistics and the rest.
+
+With ``--statistics``, :func:`~medgan_aug.selftrain.compare_runs` (2,000 bootstrap resamples, McNemar, DeLong, the
+sensitivity interval) is timed on random binary predictions of ``--test-images`` images for each ``--seeds`` value,
+resampling images or 100 patients; the table gives seconds per 1,000 test images, so users can size the test set,
+``repeats`` and ``bootstrap``.
 
 Usage::
 
     python benchmarks/selftrain_bench.py [--models resnet18 convnext_tiny] [--size 128] [--batch-size 32]
         [--workers 0 2] [--n 128] [--repeats 3] [--device cpu] [--threads N] [--pool memory folder]
-        [--end-to-end [--real-per-class 100] [--epochs 1] [--threshold 0.9]]
+        [--end-to-end [--real-per-class 100] [--epochs 1] [--threshold 0.9] [--seeds 1 3]]
+        [--statistics [--test-images 1000 10000] [--seeds 1 3]]
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ from medgan_aug.selftrain import (
     FolderPool,
     SelfTrainer,
     TrainSettings,
+    compare_runs,
     create_classifier,
     load_real_splits,
     predict,
@@ -131,36 +138,70 @@ def end_to_end(args: argparse.Namespace, workdir: Path) -> None:
     pool = FolderPool(pool_root, args.size, num_channels=real.num_channels)
     load_seconds = time.perf_counter() - start
     workers = args.workers[-1]
-    trainer = TimedSelfTrainer(
-        model=args.models[0],
-        rounds=1,
-        real_fraction=0.5,
-        threshold=args.threshold,
-        positive_class=CLASS_NAMES[0],
-        train=TrainSettings(epochs=args.epochs, batch_size=args.batch_size, num_workers=workers, device=args.device),
-    )
-    start = time.perf_counter()
-    result = trainer.run(real, pool, progress=False)
-    run_seconds = time.perf_counter() - start
-
-    trained = [stage.name for stage in result.stages if stage.trained]
     counts = real.describe()["splits"]
     print(
         f"\nSelfTrainer.run: {args.models[0]}, real {2 * args.real_per_class} images ({args.size} px; train "
         f"{counts['train']['count']}, val {counts['val']['count']}, test {counts['test']['count']}), folder pool of "
         f"{len(pool)}, {args.epochs} epoch(s), batch {args.batch_size}, {workers} workers, threshold "
-        f"{args.threshold}, {args.device}\n"
-        f"runs trained: {', '.join(trained)}; pool images accepted: {len(result.accepted)}; "
-        f"stopped: {result.stop_reason}\n"
+        f"{args.threshold}, {args.device}; load_real_splits + FolderPool {load_seconds:.2f} s\n"
     )
-    other = run_seconds - trainer.fit_seconds - trainer.predict_seconds
-    print("| stage | calls | seconds |")
-    print("|---|---:|---:|")
-    print(f"| load_real_splits + FolderPool (outside run) | 1 | {load_seconds:.2f} |")
-    print(f"| create + train classifier | {trainer.fit_calls} | {trainer.fit_seconds:.2f} |")
-    print(f"| predict (pool, val, test) | {trainer.predict_calls} | {trainer.predict_seconds:.2f} |")
-    print(f"| rest of run (splits, acceptance, reports) | - | {other:.2f} |")
-    print(f"| SelfTrainer.run total | 1 | {run_seconds:.2f} |")
+    print("| seeds per stage | classifiers | train s | predict s | comparison s | rest s | total s | verdict |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---|")
+    for seeds in args.seeds:
+        trainer = TimedSelfTrainer(
+            model=args.models[0],
+            rounds=1,
+            real_fraction=0.5,
+            threshold=args.threshold,
+            positive_class=CLASS_NAMES[0],
+            repeats=seeds,
+            train=TrainSettings(
+                epochs=args.epochs, batch_size=args.batch_size, num_workers=workers, device=args.device
+            ),
+        )
+        start = time.perf_counter()
+        result = trainer.run(real, pool, progress=False)
+        run_seconds = time.perf_counter() - start
+        # Without out_dir the run writes no report, so the comparison is computed here, on first use.
+        start = time.perf_counter()
+        comparison = result.comparison()
+        compare_seconds = time.perf_counter() - start
+        other = run_seconds - trainer.fit_seconds - trainer.predict_seconds
+        verdict = "none" if comparison is None else comparison.verdict
+        print(
+            f"| {seeds} | {trainer.fit_calls} | {trainer.fit_seconds:.2f} | {trainer.predict_seconds:.2f} | "
+            f"{compare_seconds:.2f} | {other:.2f} | {run_seconds + compare_seconds:.2f} | {verdict} |",
+            flush=True,
+        )
+
+
+def statistics_cost(args: argparse.Namespace) -> None:
+    """Time ``compare_runs`` on random predictions and print seconds per 1,000 test images."""
+    print("\ncompare_runs: binary task, 2,000 bootstrap resamples (metric and sensitivity), McNemar, DeLong\n")
+    print("| test images | seeds | resampled | seconds | seconds per 1,000 images |")
+    print("|---:|---:|---|---:|---:|")
+    rng = np.random.default_rng(0)
+    for n in args.test_images:
+        truth = rng.integers(2, size=n)
+        patients = np.array([f"p{i % 100:03d}" for i in range(n)])
+        for seeds in args.seeds:
+            arms = []
+            for accuracy in (0.8, 0.85):
+                right = rng.random((seeds, n)) < accuracy
+                positive = np.where(right, truth, 1 - truth) * 0.6 + 0.2 + rng.normal(0, 0.05, (seeds, n))
+                probs = np.clip(positive, 0, 1)
+                arms.append(np.stack([1 - probs, probs], axis=-1))
+            for name, groups in (("images", None), ("100 patients", patients)):
+                times = []
+                for _ in range(args.repeats):
+                    start = time.perf_counter()
+                    compare_runs(
+                        truth, arms[0], arms[1], metric="balanced_accuracy", class_names=CLASS_NAMES,
+                        baseline="a", compared="b", selected=True, groups=groups, positive_class=CLASS_NAMES[1],
+                    )  # fmt: skip
+                    times.append(time.perf_counter() - start)
+                seconds = statistics.median(times)
+                print(f"| {n} | {seeds} | {name} | {seconds:.3f} | {1000 * seconds / n:.3f} |", flush=True)
 
 
 def main() -> None:
@@ -179,6 +220,9 @@ def main() -> None:
     parser.add_argument("--real-per-class", type=int, default=100, help="end-to-end: real images per class")
     parser.add_argument("--epochs", type=int, default=1, help="end-to-end: training epochs of every run")
     parser.add_argument("--threshold", type=float, default=0.9, help="end-to-end: pseudo-label confidence threshold")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 3], help="classifier seeds per stage to time")
+    parser.add_argument("--statistics", action="store_true", help="also time compare_runs on random predictions")
+    parser.add_argument("--test-images", type=int, nargs="+", default=[1000, 10000], help="--statistics: test sizes")
     args = parser.parse_args()
     if args.threads is not None:
         if args.threads < 1:
@@ -213,6 +257,8 @@ def main() -> None:
                     print(f"| {name} | {kind} | {workers} | {rate:.1f} |", flush=True)
         if args.end_to_end:
             end_to_end(args, workdir)
+    if args.statistics:
+        statistics_cost(args)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,8 @@ from medgan_aug.cli import main
 from medgan_aug.nets import StyleGenerator
 
 SIZE = 16
-FAST = ["--model", "test_efficientnet", "--size", str(SIZE), "--epochs", "2", "--batch", "8", "--workers", "0"]
+FAST = ["--model", "test_efficientnet", "--size", str(SIZE), "--epochs", "2", "--batch", "8", "--workers", "0",
+        "--repeats", "2", "--bootstrap", "200"]  # fmt: skip
 
 
 def write_image(path: Path, level: float, rng: np.random.Generator) -> None:
@@ -44,13 +45,19 @@ def folders(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_pseudo_labelling_run_writes_the_reports(folders: Path, tmp_path: Path, capsys) -> None:
     out = tmp_path / "run"
     argv = ["selftrain", "--real", str(folders / "real"), "--synthetic", str(folders / "pool"), "--test",
-            str(folders / "test"), "--out", str(out), "--real-fraction", "0.5", "--threshold", "0.6", "--rounds", "2",
+            str(folders / "test"), "--out", str(out), "--real-fraction", "0.5", "--threshold", "0.5", "--rounds", "2",
             "--positive-class", "tumour", "--no-progress", *FAST]  # fmt: skip
     assert main(argv) == 0
     printed = capsys.readouterr().out
     assert "stopped:" in printed and "report.md" in printed
     report = json.loads((out / "report.json").read_text())
-    assert report["config"]["real_fraction"] == 0.5 and report["config"]["threshold"] == 0.6
+    comparison = report["comparison"]
+    # The verdict and its interval are printed, as the report holds them.
+    assert comparison["sentence"] in printed and "95% bootstrap interval" in printed
+    assert comparison["verdict"] in ("helped", "hurt", "no_difference") and comparison["n_test_images"] == 12
+    assert report["config"]["repeats"] == 2 and report["config"]["bootstrap"] == 200
+    assert [len(stage["per_seed"]) for stage in report["stages"][:2]] == [2, 2]
+    assert report["config"]["real_fraction"] == 0.5 and report["config"]["threshold"] == 0.5
     assert report["positive_class"] == "tumour" and report["data"]["real"]["method"] == "stratified"
     names = [stage["name"] for stage in report["stages"]]
     assert names[:2] == ["real 50%", "real 100%"] and names[2] == "round 1"
@@ -106,6 +113,9 @@ def test_pool_sampled_from_a_generator(folders: Path, tmp_path: Path) -> None:
         (["--model", "resnt18", "--positive-class", "tumour"], "timm has no model named 'resnt18'"),
         ([], "positive_class is required"),
         (["--positive-class", "tumour", "--pool-size", "5"], "--pool-size applies to --network only"),
+        (["--positive-class", "tumour", "--repeats", "0"], "repeats must be an integer >= 1"),
+        (["--positive-class", "tumour", "--bootstrap", "50"], "bootstrap must be an integer >= 100"),
+        (["--positive-class", "tumour", "--resample-real"], "resample_real needs real_fraction < 1"),
     ],
 )
 def test_bad_arguments_fail_with_a_message(folders: Path, tmp_path: Path, capsys, extra: list[str], message: str):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -71,13 +72,16 @@ def trainer(**overrides: object) -> SelfTrainer:
         "threshold": 0.6,
         "train": settings(),
         "predict_batch_size": 16,
+        "repeats": 2,
+        "bootstrap": 200,
     }
     values.update(overrides)
     return SelfTrainer(SelfTrainConfig(**values))
 
 
 def monitor_scores(result) -> list[float | None]:
-    return [None if s.val is None else getattr(s.val, result.monitor) for s in result.stages]
+    """Each stage's mean validation score over its seeds, the score runs are selected by."""
+    return [s.mean("val", result.monitor) for s in result.stages]
 
 
 def test_pseudo_rounds_respect_the_class_cap_and_report(real_root: Path, pool_root: Path, tmp_path: Path) -> None:
@@ -108,7 +112,7 @@ def test_pseudo_rounds_respect_the_class_cap_and_report(real_root: Path, pool_ro
     last_trained = [s for s in rounds if s.trained][-1]
     assert last_trained.pool_remaining == len(pool) - sum(last_trained.synthetic_per_class)
 
-    # The selected run is the earliest best validation score (the full baseline is never selected).
+    # The selected run is the earliest best mean validation score (the full baseline is never selected).
     scores = monitor_scores(result)
     candidates = [i for i, s in enumerate(result.stages) if s.kind != "full" and s.trained]
     best = max(scores[i] for i in candidates)
@@ -120,8 +124,9 @@ def test_pseudo_rounds_respect_the_class_cap_and_report(real_root: Path, pool_ro
     for stage in report["stages"]:
         if stage["test"] is not None:
             assert np.asarray(stage["test"]["confusion"]).sum() == 12
+            assert [run["seed"] for run in stage["per_seed"]] == [0, 1]
     markdown = (out / "report.md").read_text()
-    assert "sensitivity (malignant)" in markdown and "| round 1" in markdown
+    assert "test sensitivity" in markdown and "| round 1" in markdown
     assert (out / "confusion_selected.png").is_file() and (out / "runs.png").is_file()
     lines = (out / "accepted.csv").read_text().splitlines()
     assert lines[0] == "source,label,confidence,stage" and len(lines) == 1 + totals.sum()
@@ -132,10 +137,12 @@ def test_classifier_file_reproduces_the_selected_scores(real_root: Path, pool_ro
     result = trainer(rounds=1).run(real, FolderPool(pool_root, SIZE), out_dir=tmp_path, progress=False)
     model, meta = load_classifier(tmp_path / "classifier.pt")
     assert meta["class_names"] == list(NAMES) and meta["stage"] == result.selected_stage.name
+    assert meta["seed"] == 0
     probs = predict(model, real.test, num_workers=0)
     again = classification_report(real.test_labels, probs, NAMES, positive_class="malignant")
-    assert again.accuracy == result.selected_stage.test.accuracy
-    np.testing.assert_array_equal(again.confusion, result.selected_stage.test.confusion)
+    first_seed = result.selected_stage.runs[0]
+    assert first_seed.seed == 0 and again.accuracy == first_seed.test.accuracy
+    np.testing.assert_array_equal(again.confusion, first_seed.test.confusion)
 
 
 def test_fraction_baselines_and_a_used_up_pool(real_root: Path, tmp_path: Path) -> None:
@@ -160,7 +167,7 @@ def test_rounds_stop_when_validation_does_not_improve(real_root: Path, pool_root
     result = trainer(max_ratio=0.25, rounds=5, patience=1).run(real, FolderPool(pool_root, SIZE), progress=False)
     scores = monitor_scores(result)
     trained_rounds = [i for i, s in enumerate(result.stages) if s.kind == "round" and s.trained]
-    if result.stop_reason.startswith("no validation"):
+    if result.stop_reason.startswith("no mean validation"):
         # The last round did not beat the best score before it.
         last = trained_rounds[-1]
         assert scores[last] <= max(scores[i] for i in range(last) if scores[i] is not None)
@@ -174,13 +181,14 @@ def test_rounds_stop_when_validation_does_not_improve(real_root: Path, pool_root
 def test_a_threshold_nobody_reaches_stops_after_scoring(real_root: Path, pool_root: Path) -> None:
     real = load_real_splits(real_root, SIZE)
     # A threshold of 1 is out of reach for a classifier trained a few epochs: nothing is accepted.
-    result = trainer(threshold=1.0, rounds=2).run(real, FolderPool(pool_root, SIZE), progress=False)
+    result = trainer(threshold=1.0, rounds=2, repeats=1).run(real, FolderPool(pool_root, SIZE), progress=False)
     last = result.stages[-1]
     assert last.kind == "round" and not last.trained and sum(last.added_per_class) == 0
     probs = predict(result.model, FolderPool(pool_root, SIZE), num_workers=0)
     assert last.below_threshold == int((probs.max(axis=1) < 1.0).sum())
     assert result.selected == 0 and result.stop_reason.startswith("round 1 accepted nothing")
-    assert "did not help" in result.verdict()
+    assert result.comparison() is None
+    assert result.verdict().startswith("No classifier was trained with synthetic images")
 
 
 def test_same_seed_same_report(real_root: Path, pool_root: Path) -> None:
@@ -278,6 +286,10 @@ def test_pool_size_or_channels_differ(real_root: Path, pool_root: Path) -> None:
         ("monitor", "auc", "monitor must be one of"),
         ("mode", "semi", "mode must be one of"),
         ("mix_ratios", (1.0, -1.0), "mix_ratios must be positive"),
+        ("repeats", 0, "repeats must be an integer >= 1"),
+        ("repeats", 1.5, "repeats must be an integer >= 1"),
+        ("bootstrap", 99, "bootstrap must be an integer >= 100"),
+        ("resample_real", True, "resample_real needs real_fraction < 1"),
     ],
 )
 def test_invalid_config(field: str, value: object, message: str) -> None:
@@ -302,3 +314,113 @@ def test_local_weights_start_every_run(real_root: Path, pool_root: Path, tmp_pat
     params = dict(result.model.named_parameters())
     body = [k for k in params if not k.startswith("classifier.")]
     assert body and all(torch.allclose(params[k].detach(), pretrained[k], atol=1e-5) for k in body)
+
+
+# --- repeats and the comparison -----------------------------------------------------------------------------
+
+
+def classifier_by_hand(train_set, real, seed: int) -> np.ndarray:
+    """Test-set softmax of a classifier trained outside SelfTrainer with ``seed``, as a stage's seed should be."""
+    from medgan_aug.selftrain import create_classifier, train_classifier
+
+    torch.manual_seed(seed)
+    model = create_classifier("test_efficientnet", 2, 1)
+    train_classifier(model, train_set, settings(seed=seed), val=real.val, progress=False)
+    return predict(model, real.test, num_workers=0)
+
+
+def test_every_seed_is_the_classifier_of_that_seed_on_the_same_data(real_root: Path, pool_root: Path) -> None:
+    real = load_real_splits(real_root, SIZE)
+    result = trainer(rounds=1, repeats=3).run(real, FolderPool(pool_root, SIZE), progress=False)
+    base = result.baseline
+    assert [run.seed for run in base.runs] == [0, 1, 2]
+    np.testing.assert_allclose(base.runs[2].probs["test"], classifier_by_hand(real.train, real, 2), atol=1e-6)
+    # The stage's own report is the seed ensemble's; mean and spread are over the seeds' reports.
+    ensemble = np.mean([run.probs["test"] for run in base.runs], axis=0)
+    expected = classification_report(real.test_labels, ensemble, NAMES, positive_class="malignant")
+    np.testing.assert_array_equal(base.test.confusion, expected.confusion)
+    per_seed = [run.test.balanced_accuracy for run in base.runs]
+    np.testing.assert_allclose(base.per_seed("test", "balanced_accuracy"), per_seed)
+    assert base.mean("test", "balanced_accuracy") == pytest.approx(np.mean(per_seed))
+    assert base.std("test", "balanced_accuracy") == pytest.approx(np.std(per_seed, ddof=1))
+
+
+@pytest.mark.parametrize("resample_real", [False, True])
+def test_resample_real_gives_each_seed_its_own_real_subset(real_root: Path, pool_root: Path, resample_real) -> None:
+    real = load_real_splits(real_root, SIZE)
+    run = trainer(real_fraction=0.5, rounds=1, full_baseline=False, resample_real=resample_real)
+    result = run.run(real, FolderPool(pool_root, SIZE), progress=False)
+    subset_seed = 1 if resample_real else 0
+    by_hand = classifier_by_hand(real.with_train_fraction(0.5, seed=subset_seed).train, real, 1)
+    np.testing.assert_allclose(result.baseline.runs[1].probs["test"], by_hand, atol=1e-6)
+    assert result.config["resample_real"] is resample_real
+
+
+def write_patient_dataset(root: Path) -> dict[str, str]:
+    """A DatasetWriter split by patient: 8 patients, 6 images each, of one class per patient."""
+    from medgan_aug.data import DatasetWriter
+
+    rng = np.random.default_rng(7)
+    patients = {f"p{i}": NAMES[i % 2] for i in range(8)}
+    split = dict(zip(patients, ["train"] * 4 + ["val"] * 2 + ["test"] * 2, strict=True))
+    with DatasetWriter(root, split=split) as writer:
+        for pid, label in patients.items():
+            for j in range(6):
+                level = 0.75 if label == "malignant" else 0.25
+                pixels = np.clip(level + 0.05 * rng.standard_normal((SIZE, SIZE)), 0, 1)
+                writer.add(np.round(pixels * 255).astype(np.uint8), label, f"{pid}_{j}", patient_id=pid)
+    return split
+
+
+def test_report_compares_the_selected_run_by_patient(pool_root: Path, tmp_path: Path) -> None:
+    from medgan_aug.selftrain import compare_runs
+
+    write_patient_dataset(tmp_path / "real")
+    real = load_real_splits(tmp_path / "real", SIZE)
+    assert real.method == "folders" and sorted(set(real.test_groups)) == ["p6", "p7"]
+    out = tmp_path / "run"
+    result = trainer(rounds=1).run(real, FolderPool(pool_root, SIZE), out_dir=out, progress=False)
+
+    comparison = result.comparison()
+    compared = next(s for s in result.stages if s.name == comparison.compared)
+    direct = compare_runs(
+        real.test_labels, result.baseline.probs("test"), compared.probs("test"), metric="balanced_accuracy",
+        class_names=NAMES, baseline=result.baseline.name, compared=compared.name,
+        selected=compared is result.selected_stage, groups=real.test_groups, positive_class="malignant",
+        resamples=200, seed=0,
+    )  # fmt: skip
+    assert comparison == direct
+    report = json.loads((out / "report.json").read_text())
+    record = report["comparison"]
+    for key in ("metric", "difference", "ci_low", "ci_high", "p_mcnemar", "p_delong", "n_test_images",
+                "n_test_patients", "verdict"):  # fmt: skip
+        assert key in record, key
+    assert record["n_test_images"] == 12 and record["n_test_patients"] == 2
+    assert record["verdict"] == comparison.verdict and report["verdict"] == comparison.sentence()
+    assert any("only 2 test patient(s)" in w for w in record["warnings"])
+    for stage in report["stages"]:
+        if stage["val"] is not None:
+            assert [run["seed"] for run in stage["per_seed"]] == [0, 1]
+            summary = stage["summary"]["test"]["balanced_accuracy"]
+            assert summary["mean"] == pytest.approx(
+                np.mean([r["test"]["balanced_accuracy"] for r in stage["per_seed"]])
+            )
+    # report.md leads with the verdict and the comparison's numbers.
+    head = (out / "report.md").read_text().splitlines()[:6]
+    assert head[2] == f"**{comparison.sentence()}**"
+    assert head[4].startswith("- compared on the test set") and "95% bootstrap interval" in head[5]
+    assert Image.open(out / "runs.png").size == (640, 360)
+
+
+def test_one_seed_says_it_cannot_show_a_difference(real_root: Path, pool_root: Path) -> None:
+    real = load_real_splits(real_root, SIZE)
+    result = trainer(rounds=1, repeats=1).run(real, FolderPool(pool_root, SIZE), progress=False)
+    assert all(len(stage.runs) == 1 for stage in result.stages if stage.trained)
+    assert "One classifier seed per run cannot show a difference" in result.verdict()
+
+
+def test_a_test_set_of_one_class_is_refused_before_training(real_root: Path, pool_root: Path) -> None:
+    real = load_real_splits(real_root, SIZE)
+    benign_only = real.test.subset(np.flatnonzero(real.test_labels == 0))
+    with pytest.raises(ValueError, match=r"real.test holds images of one class only \(benign\)"):
+        trainer().run(dataclasses.replace(real, test=benign_only), FolderPool(pool_root, SIZE), progress=False)

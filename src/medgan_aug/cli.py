@@ -766,6 +766,9 @@ def _selftrain(args: argparse.Namespace) -> int:
             full_baseline=not args.no_full_baseline,
             train=settings,
             predict_batch_size=args.predict_batch,
+            repeats=args.repeats,
+            resample_real=args.resample_real,
+            bootstrap=args.bootstrap,
         )
         real = load_real_splits(args.real, args.size, val=args.val, test=args.test, seed=args.seed)
         sizes = ", ".join(
@@ -798,6 +801,9 @@ def _selftrain(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print(result.verdict())
+    comparison = result.comparison()
+    if comparison is not None:
+        print(comparison.to_markdown(), end="")
     print(f"stopped: {result.stop_reason}")
     print(f"report: {args.out}/report.md and report.json; selected classifier: {args.out}/classifier.pt")
     return 0
@@ -806,12 +812,15 @@ def _selftrain(args: argparse.Namespace) -> int:
 def _add_selftrain_parser(commands: argparse._SubParsersAction) -> None:
     selftrain = commands.add_parser(
         "selftrain",
-        help="pseudo-label synthetic images with a timm classifier and report whether they helped",
+        help="pseudo-label synthetic images with timm classifiers and report, with intervals, whether they helped",
         description="Train a timm classifier on a fraction of the real images, pseudo-label a pool of synthetic "
         "images (a folder, or a generator sampled on demand), accept confident ones under a per-class cap, retrain, "
         "and compare with real-only baselines on validation and test data. --mode mix uses a labelled pool "
-        "(class subfolders or a conditional generator) at fixed ratios instead. Writes report.json, report.md, "
-        "accepted.csv, confusion PNGs and classifier.pt into --out.",
+        "(class subfolders or a conditional generator) at fixed ratios instead. Every run is trained --repeats "
+        "times with different seeds; the selected run is compared with the baseline on the test set with a "
+        "bootstrap interval (by patient when the manifest has patient ids), McNemar's and DeLong's tests, and a "
+        "verdict: helped, hurt or no detectable difference. Writes report.json, report.md, accepted.csv, runs.png, "
+        "confusion PNGs and classifier.pt into --out.",
     )
     selftrain.add_argument(
         "--real",
@@ -859,7 +868,22 @@ def _add_selftrain_parser(commands: argparse._SubParsersAction) -> None:
     selftrain.add_argument("--pool-size", type=int, help="with --network: images to generate (default 1000)")
     selftrain.add_argument("--pool-seed", type=int, default=0, help="with --network: seed of the first image")
     selftrain.add_argument("--psi", type=float, default=1.0, help="with --network: truncation psi")
-    selftrain.add_argument("--seed", type=int, default=0, help="seed of splits, initialisation and training")
+    selftrain.add_argument(
+        "--repeats",
+        type=int,
+        default=3,
+        help="classifiers per run, with seeds --seed, --seed + 1, ...; the comparison's interval covers their spread "
+        "(default 3; 1 cannot show a difference)",
+    )
+    selftrain.add_argument(
+        "--resample-real",
+        action="store_true",
+        help="with --real-fraction < 1: each seed draws its own real subset",
+    )
+    selftrain.add_argument(
+        "--bootstrap", type=int, default=2000, help="bootstrap resamples of the comparison's intervals (>= 100)"
+    )
+    selftrain.add_argument("--seed", type=int, default=0, help="seed of splits, initialisation, training, bootstrap")
     selftrain.add_argument("--device", help="cpu or cuda (default: cuda when available)")
     selftrain.add_argument("--no-progress", action="store_true", help="no progress bars")
     selftrain.set_defaults(func=_selftrain)

@@ -1,9 +1,12 @@
 """Self-training: classifiers that pseudo-label synthetic images, and the reports that show whether it helped.
 
 :class:`SelfTrainer` runs the whole study: real-only baselines (at a real fraction and at 100 %), then rounds that
-pseudo-label a synthetic pool (:class:`FolderPool`, :class:`GeneratorPool`, :class:`DatasetPool`) with a timm
-classifier, accept confident images under a per-class cap and retrain, or fixed real/synthetic mixes for labelled
-pools; its :class:`SelfTrainResult` is written as ``report.json``, ``report.md`` and confusion-matrix PNGs.
+pseudo-label a synthetic pool (:class:`FolderPool`, :class:`GeneratorPool`, :class:`DatasetPool`) with timm
+classifiers, accept confident images under a per-class cap and retrain, or fixed real/synthetic mixes for labelled
+pools; every stage is trained with several seeds. Its :class:`SelfTrainResult` compares the selected run with the
+baseline on the test set (:class:`Comparison`: a bootstrap interval over patients and seeds, McNemar's and DeLong's
+tests, a three-way verdict) and is written as ``report.json``, ``report.md`` and PNGs. The statistics are public:
+:func:`paired_bootstrap`, :func:`mcnemar_exact`, :func:`delong_test`.
 :func:`load_real_splits` reads the real images with the caller's split or a stratified (patient-level when a
 manifest has patient ids) one.
 
@@ -25,25 +28,47 @@ from .classifier import (
     predict,
     train_classifier,
 )
+from .comparison import MIN_CLASS_IMAGES, MIN_PATIENTS, VERDICTS, Comparison, compare_runs
 from .pool import DatasetPool, FolderPool, GeneratorPool
 from .report import ClassificationReport, classification_report, save_confusion_png
-from .result import CLASSIFIER_FORMAT, SelfTrainResult, Stage, load_classifier
+from .result import CLASSIFIER_FORMAT, SeedRun, SelfTrainResult, Stage, load_classifier
 from .splits import SPLIT_METHODS, LabelledSubset, RealSplits, class_fraction, load_real_splits, stratified_split
+from .statistics import (
+    CONFUSION_METRICS,
+    MIN_RESAMPLES,
+    BootstrapInterval,
+    DeLongResult,
+    McNemarResult,
+    confusion_metric,
+    delong_test,
+    mcnemar_exact,
+    paired_bootstrap,
+)
 from .trainer import MODES, MONITORS, SelfTrainConfig, SelfTrainer
 
 __all__ = [
     "CLASSIFIER_FORMAT",
+    "CONFUSION_METRICS",
+    "MIN_CLASS_IMAGES",
+    "MIN_PATIENTS",
+    "MIN_RESAMPLES",
     "MODES",
     "MONITORS",
     "OPTIMIZERS",
     "SPLIT_METHODS",
+    "VERDICTS",
     "AcceptResult",
+    "BootstrapInterval",
     "ClassificationReport",
+    "Comparison",
     "DatasetPool",
+    "DeLongResult",
     "FolderPool",
     "GeneratorPool",
     "LabelledSubset",
+    "McNemarResult",
     "RealSplits",
+    "SeedRun",
     "SelfTrainConfig",
     "SelfTrainResult",
     "SelfTrainer",
@@ -54,9 +79,14 @@ __all__ = [
     "check_model_name",
     "class_fraction",
     "classification_report",
+    "compare_runs",
+    "confusion_metric",
     "create_classifier",
+    "delong_test",
     "load_classifier",
     "load_real_splits",
+    "mcnemar_exact",
+    "paired_bootstrap",
     "predict",
     "save_confusion_png",
     "stratified_split",

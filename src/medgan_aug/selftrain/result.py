@@ -6,30 +6,64 @@ import csv
 import io
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
 from .._files import atomic_write
 from ..train.reports import plot_curves
 from .classifier import create_classifier
+from .comparison import Comparison, compare_runs
 from .report import ClassificationReport, save_confusion_png
 
-__all__ = ["CLASSIFIER_FORMAT", "SelfTrainResult", "Stage", "load_classifier"]
+__all__ = ["CLASSIFIER_FORMAT", "SeedRun", "SelfTrainResult", "Stage", "load_classifier"]
 
 CLASSIFIER_FORMAT = "medgan-aug classifier"
 """The ``format`` entry of the classifier files :meth:`SelfTrainResult.save` writes."""
 
 _REPORT_FORMAT = "medgan-aug selftrain report"
-_REPORT_VERSION = 1
+_REPORT_VERSION = 2
+
+
+@dataclass(frozen=True)
+class SeedRun:
+    """One classifier of a stage: its seed, its scores and, kept in memory only, its softmax outputs.
+
+    Attributes
+    ----------
+    seed : int
+        The classifier's training seed (initialisation, shuffling, augmentation).
+    val, test : ClassificationReport or None
+        Its scores on the validation and test sets (``test`` None without a test set).
+    history : tuple of dict
+        :func:`~medgan_aug.selftrain.train_classifier`'s per-epoch rows.
+    probs : dict of str to numpy.ndarray
+        ``{"val": [N, K], "test": [N, K]}`` softmax outputs on the held-out images; not written to reports.
+    """
+
+    seed: int
+    val: ClassificationReport
+    test: ClassificationReport | None
+    history: tuple[dict[str, float], ...] = ()
+    probs: dict[str, np.ndarray] = field(default_factory=dict, repr=False, compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the run's seed, reports and history as JSON-serialisable built-in types."""
+        return {
+            "seed": self.seed,
+            "val": self.val.to_dict(),
+            "test": None if self.test is None else self.test.to_dict(),
+            "history": [dict(row) for row in self.history],
+        }
 
 
 @dataclass(frozen=True)
 class Stage:
-    """One classifier of a self-training run and the data it was trained on.
+    """One step of a self-training run, trained once per seed on the same data, and the data it was trained on.
 
     Attributes
     ----------
@@ -38,7 +72,7 @@ class Stage:
     kind : {"baseline", "full", "round", "mix"}
         The real-only baseline at the real fraction, real-only at 100 %, a pseudo-labelling round or a mixing run.
     real_images : int
-        Real training images.
+        Real training images (per seed, when each seed draws its own real subset).
     synthetic_per_class : tuple of int
         Synthetic training images per class.
     added_per_class : tuple of int
@@ -51,10 +85,11 @@ class Stage:
     pool_remaining : int or None
         Pool images not used for training after this stage (rounds and mixes).
     val, test : ClassificationReport or None
-        Scores on the validation and test sets; ``val`` is None for a round that accepted nothing (no classifier
-        was trained), ``test`` is None also when there is no test set.
-    history : tuple of dict
-        :func:`~medgan_aug.selftrain.train_classifier`'s per-epoch rows.
+        Scores of the seed ensemble (the mean softmax output of the stage's classifiers) on the validation and test
+        sets; ``val`` is None for a round that accepted nothing (no classifier was trained), ``test`` is None also
+        when there is no test set. Per-seed scores are in ``runs``.
+    runs : tuple of SeedRun
+        One classifier per seed, in seed order; empty when nothing was trained.
     """
 
     name: str
@@ -67,15 +102,43 @@ class Stage:
     pool_remaining: int | None
     val: ClassificationReport | None
     test: ClassificationReport | None
-    history: tuple[dict[str, float], ...] = ()
+    runs: tuple[SeedRun, ...] = ()
 
     @property
     def trained(self) -> bool:
-        """Whether a classifier was trained (and scored) at this stage."""
+        """Whether classifiers were trained (and scored) at this stage."""
         return self.val is not None
+
+    def per_seed(self, split: str, metric: str) -> np.ndarray:
+        """``metric`` (an attribute of :class:`ClassificationReport`, e.g. ``"balanced_accuracy"``) of each seed's
+        classifier on ``split`` (``"val"`` or ``"test"``); empty when nothing was trained or the value is
+        undefined (a missing test set, an undefined ROC AUC)."""
+        values = [getattr(getattr(run, split), metric) for run in self.runs if getattr(run, split) is not None]
+        return np.array([v for v in values if v is not None], dtype=np.float64)
+
+    def mean(self, split: str, metric: str) -> float | None:
+        """Mean of :meth:`per_seed` (None when empty)."""
+        values = self.per_seed(split, metric)
+        return float(values.mean()) if values.size else None
+
+    def std(self, split: str, metric: str) -> float | None:
+        """Sample standard deviation of :meth:`per_seed` (None with fewer than two seeds)."""
+        values = self.per_seed(split, metric)
+        return float(values.std(ddof=1)) if values.size > 1 else None
+
+    def probs(self, split: str) -> np.ndarray:
+        """``[seeds, N, K]`` softmax outputs of the stage's classifiers on ``split``."""
+        return np.stack([run.probs[split] for run in self.runs])
 
     def to_dict(self) -> dict[str, Any]:
         """Return the stage as JSON-serialisable built-in types."""
+        summary: dict[str, Any] = {}
+        for split in ("val", "test"):
+            summary[split] = {
+                metric: {"mean": self.mean(split, metric), "std": self.std(split, metric)}
+                for metric in _SUMMARY_METRICS
+                if self.per_seed(split, metric).size
+            } or None
         return {
             "name": self.name,
             "kind": self.kind,
@@ -87,21 +150,29 @@ class Stage:
             "pool_remaining": self.pool_remaining,
             "val": None if self.val is None else self.val.to_dict(),
             "test": None if self.test is None else self.test.to_dict(),
-            "history": [dict(row) for row in self.history],
+            "summary": summary,
+            "per_seed": [run.to_dict() for run in self.runs],
         }
+
+
+_SUMMARY_METRICS = ("accuracy", "balanced_accuracy", "macro_f1", "roc_auc")
 
 
 def _fmt(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.3f}"
 
 
-def _signed(value: float) -> str:
-    return f"{value:+.3f}"
+def _spread(stage: Stage, split: str, metric: str) -> str:
+    """``mean ± sd`` over seeds (the mean alone for one seed, n/a when untrained)."""
+    mean, std = stage.mean(split, metric), stage.std(split, metric)
+    if mean is None:
+        return "n/a"
+    return f"{mean:.3f}" if std is None else f"{mean:.3f} ± {std:.3f}"
 
 
 @dataclass
 class SelfTrainResult:
-    """Everything a self-training run measured, and the selected classifier.
+    """Everything a self-training run measured, the comparison with the baseline, and the selected classifier.
 
     Attributes
     ----------
@@ -120,14 +191,18 @@ class SelfTrainResult:
     stop_reason : str
         Why the rounds ended.
     selected : int
-        Index in ``stages`` of the run with the best validation ``monitor`` (the earliest on ties, so synthetic
-        data has to do strictly better than the baseline; real 100 % is a reference and never selected).
+        Index in ``stages`` of the run with the best mean validation ``monitor`` over seeds (the earliest on ties,
+        so synthetic data has to do strictly better than the baseline; real 100 % is a reference and never
+        selected).
     accepted : list of dict
         One row per synthetic image trained on: ``source`` (file or seed), ``label`` (class name),
-        ``confidence`` (top probability when pseudo-labelled, None in mix mode) and ``stage`` (the first stage
-        whose training set held it).
+        ``confidence`` (top probability of the seed ensemble when pseudo-labelled, None in mix mode) and ``stage``
+        (the first stage whose training set held it).
+    held_out : dict of str to tuple
+        ``{"val": (labels, patient ids or None), "test": ...}`` of the held-out images the stages were scored on
+        (no ``"test"`` without a test set); :meth:`comparison` reads them.
     model : torch.nn.Module or None
-        The selected classifier, on the CPU in eval mode.
+        The selected stage's classifier of the first seed (``config["train"]["seed"]``), on the CPU in eval mode.
     """
 
     class_names: tuple[str, ...]
@@ -139,7 +214,11 @@ class SelfTrainResult:
     stop_reason: str
     selected: int
     accepted: list[dict[str, Any]]
+    held_out: dict[str, tuple[np.ndarray, np.ndarray | None]] = field(default_factory=dict)
     model: nn.Module | None = None
+    _cached: tuple[tuple[int, int], Comparison | None] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     @property
     def baseline(self) -> Stage:
@@ -152,29 +231,63 @@ class SelfTrainResult:
         return self.stages[self.selected]
 
     def _scored_set(self) -> str:
-        return "test" if self.baseline.test is not None else "val"
+        return "test" if "test" in self.held_out or self.baseline.test is not None else "val"
+
+    def _compared_index(self) -> int | None:
+        """The selected run when it used synthetic images, else the best such run on validation."""
+        if self.selected_stage.kind in ("round", "mix"):
+            return self.selected
+        synthetic = [i for i, s in enumerate(self.stages) if s.kind in ("round", "mix") and s.trained]
+        if not synthetic:
+            return None
+        return max(synthetic, key=lambda i: (self.stages[i].mean("val", self.monitor), -i))
+
+    def comparison(self) -> Comparison | None:
+        """The paired comparison of the selected run (or the best run with synthetic images, when the baseline was
+        selected) with the real-only baseline on the test set (the validation set without one).
+
+        Returns
+        -------
+        Comparison or None
+            None when no classifier was trained with synthetic images.
+        """
+        key = (self.selected, len(self.stages))
+        if self._cached is not None and self._cached[0] == key:
+            return self._cached[1]
+        index = self._compared_index()
+        result = None
+        if index is not None:
+            split = self._scored_set()
+            labels, groups = self.held_out[split]
+            compared = self.stages[index]
+            result = compare_runs(
+                labels,
+                self.baseline.probs(split),
+                compared.probs(split),
+                metric=self.monitor,
+                class_names=self.class_names,
+                baseline=self.baseline.name,
+                compared=compared.name,
+                selected=index == self.selected,
+                split=split,  # type: ignore[arg-type]
+                groups=groups,
+                positive_class=self.positive_class,
+                resamples=int(self.config["bootstrap"]),
+                seed=int(self.config["train"]["seed"]),
+            )
+        self._cached = (key, result)
+        return result
 
     def verdict(self) -> str:
-        """One sentence saying whether synthetic data helped, on the test set (validation when there is none)."""
-        split = self._scored_set()
-        base = getattr(self.baseline, split)
-        chosen = self.selected_stage
-        metric = self.monitor.replace("_", " ")
-        if chosen.kind == "baseline":
-            return (
-                f"Synthetic data did not help: no run beat the real-only baseline ({self.baseline.name}) on "
-                f"validation {metric}."
-            )
-        best = getattr(chosen, split)
-        before, after = getattr(base, self.monitor), getattr(best, self.monitor)
-        change = "helped" if after > before else "did not help"
-        return (
-            f"{chosen.name} was selected on validation {metric}; on the {split} set its {metric} is {after:.3f} "
-            f"against {before:.3f} for {self.baseline.name} ({_signed(after - before)}): synthetic data {change}."
-        )
+        """The verdict on whether synthetic data helped, in one or a few sentences (see :class:`Comparison`)."""
+        comparison = self.comparison()
+        if comparison is None:
+            return f"No classifier was trained with synthetic images ({self.stop_reason}): nothing to compare."
+        return comparison.sentence()
 
     def to_dict(self) -> dict[str, Any]:
         """Return the whole result as JSON-serialisable built-in types (the model is left out)."""
+        comparison = self.comparison()
         return {
             "format": _REPORT_FORMAT,
             "version": _REPORT_VERSION,
@@ -183,70 +296,99 @@ class SelfTrainResult:
             "monitor": self.monitor,
             "config": self.config,
             "data": self.data,
+            "comparison": None if comparison is None else comparison.to_dict(),
+            "verdict": self.verdict(),
             "stages": [stage.to_dict() for stage in self.stages],
             "stop_reason": self.stop_reason,
             "selected": self.stages[self.selected].name,
-            "verdict": self.verdict(),
             "accepted": self.accepted,
         }
 
-    def _recall_cells(self, report: ClassificationReport | None) -> list[str]:
-        if report is None:
-            return ["n/a"] * (3 if self.positive_class is not None else 1)
+    def _extra_metrics(self) -> list[tuple[str, str, int | None]]:
+        """``(column, attribute, class index)`` of the per-class columns of the runs table."""
         if self.positive_class is not None:
             pos = self.class_names.index(self.positive_class)
-            return [_fmt(report.recall[pos]), _fmt(report.recall[1 - pos]), _fmt(report.roc_auc)]
-        return [" / ".join(f"{r:.2f}" for r in report.recall)]
+            return [("sensitivity", "recall", pos), ("specificity", "recall", 1 - pos), ("ROC AUC", "roc_auc", None)]
+        return [(f"recall {name}", "recall", k) for k, name in enumerate(self.class_names)]
+
+    def _extra_cell(self, stage: Stage, split: str, attribute: str, index: int | None) -> str:
+        if not stage.trained:
+            return "n/a"
+        reports = [getattr(run, split) for run in stage.runs]
+        values = [getattr(r, attribute) if index is None else getattr(r, attribute)[index] for r in reports if r]
+        values = [v for v in values if v is not None]
+        if not values:
+            return "n/a"
+        array = np.array(values, dtype=np.float64)
+        return f"{array.mean():.3f}" if array.size == 1 else f"{array.mean():.3f} ± {array.std(ddof=1):.3f}"
 
     def to_markdown(self) -> str:
-        """Return the report as Markdown: summary table, acceptance per round, per-class tables and confusion."""
+        """Return the report as Markdown: the verdict and its statistics first, then the runs (mean ± sd over seeds),
+        every seed's scores, acceptance per round, and per-class tables of the seed ensembles."""
         split = self._scored_set()
         names = " / ".join(self.class_names)
-        if self.positive_class is not None:
-            extra = [f"{split} sensitivity ({self.positive_class})", f"{split} specificity", f"{split} ROC AUC"]
-        else:
-            extra = [f"{split} recall ({names})"]
-        head = ["run", "real", f"synthetic ({names})", "val acc", "val bal. acc", f"{split} acc",
-                f"{split} bal. acc", f"{split} macro F1", *extra]  # fmt: skip
-        lines = [
-            "# Self-training report",
+        monitor = self.monitor.replace("_", " ")
+        repeats = int(self.config["repeats"])
+        seed = int(self.config["train"]["seed"])
+        comparison = self.comparison()
+        lines = ["# Self-training report", "", f"**{self.verdict()}**", ""]
+        if comparison is not None:
+            lines += [comparison.to_markdown().rstrip("\n"), ""]
+        lines += [
+            "## Setup",
             "",
             f"- model: {self.config['model']}, mode: {self.config['mode']}, real fraction: "
-            f"{self.config['real_fraction']}, seed: {self.config['train']['seed']}",
+            f"{self.config['real_fraction']}",
+            f"- {repeats} classifier seed(s) per run: {', '.join(str(seed + r) for r in range(repeats))}"
+            + ("; each seed draws its own real subset" if self.config["resample_real"] else ""),
         ]
         if self.config["mode"] == "pseudo":
             lines.append(
-                f"- threshold: {self.config['threshold']}, per-class cap: {self.config['max_ratio']} x real, "
-                f"rounds: at most {self.config['rounds']}, patience: {self.config['patience']}"
+                f"- threshold: {self.config['threshold']} on the seed ensemble's softmax, per-class cap: "
+                f"{self.config['max_ratio']} x real, rounds: at most {self.config['rounds']}, patience: "
+                f"{self.config['patience']}"
             )
+        compared = "" if comparison is None else f"; the comparison above is of {comparison.compared}"
         lines += [
             f"- real data: {self.data['real']['method']} split; {self._split_counts()}",
             f"- synthetic pool: {self.data['pool']['size']} images ({self.data['pool']['kind']})",
-            f"- selected on validation {self.monitor.replace('_', ' ')}: {self.selected_stage.name}",
+            f"- selected on mean validation {monitor}: {self.selected_stage.name}{compared}",
             f"- stopped: {self.stop_reason}",
             "",
-            f"**{self.verdict()}**",
+            f"## Runs (mean ± standard deviation over {repeats} seed(s))",
             "",
-            "## Runs",
-            "",
-            "| " + " | ".join(head) + " |",
-            "|---|" + "---:|" * (len(head) - 1),
         ]
+        extra = self._extra_metrics()
+        head = ["run", "real", f"synthetic ({names})", f"val {monitor}", f"{split} acc", f"{split} bal. acc",
+                f"{split} macro F1", *(f"{split} {column}" for column, _, _ in extra)]  # fmt: skip
+        lines += ["| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1)]
         for stage in self.stages:
-            test = getattr(stage, split)
             marker = " (selected)" if stage is self.selected_stage else ""
             cells = [
                 stage.name + marker,
                 str(stage.real_images),
                 " / ".join(str(c) for c in stage.synthetic_per_class),
-                _fmt(None if stage.val is None else stage.val.accuracy),
-                _fmt(None if stage.val is None else stage.val.balanced_accuracy),
-                _fmt(None if test is None else test.accuracy),
-                _fmt(None if test is None else test.balanced_accuracy),
-                _fmt(None if test is None else test.macro_f1),
-                *self._recall_cells(test),
+                _spread(stage, "val", self.monitor),
+                _spread(stage, split, "accuracy"),
+                _spread(stage, split, "balanced_accuracy"),
+                _spread(stage, split, "macro_f1"),
+                *(self._extra_cell(stage, split, attribute, index) for _, attribute, index in extra),
             ]
             lines.append("| " + " | ".join(cells) + " |")
+        lines += [
+            "",
+            "## Runs by seed",
+            "",
+            f"| run | seed | val {monitor} | {split} {monitor} |",
+            "|---|---:|---:|---:|",
+        ]
+        for stage in self.stages:
+            for run in stage.runs:
+                scored = getattr(run, split)
+                lines.append(
+                    f"| {stage.name} | {run.seed} | {getattr(run.val, self.monitor):.3f} | "
+                    f"{_fmt(None if scored is None else getattr(scored, self.monitor))} |"
+                )
         added = [s for s in self.stages if s.kind in ("round", "mix")]
         if added:
             lines += ["", "## Synthetic images added", ""]
@@ -261,7 +403,8 @@ class SelfTrainResult:
                 )
         for title, stage in self._detailed_stages():
             report = getattr(stage, split)
-            lines += ["", f"## {title}: {stage.name}, {split} set", "", report.to_markdown().rstrip("\n")]
+            heading = f"## {title}: {stage.name}, {split} set, ensemble of {len(stage.runs)} seed(s)"
+            lines += ["", heading, "", report.to_markdown().rstrip("\n")]
         return "\n".join(lines) + "\n"
 
     def _split_counts(self) -> str:
@@ -276,27 +419,29 @@ class SelfTrainResult:
         return pairs
 
     def _plot(self, path: Path, split: str) -> None:
-        """Validation and test ``monitor`` and per-class test recall, run by run (0 is the real-only baseline)."""
+        """Validation and ``split`` ``monitor`` run by run: seed means joined by lines, every seed a dot, a bar from
+        the lowest to the highest seed; real 100 % as a flat line."""
         runs = [s for s in self.stages if s.kind != "full"]
         metric = self.monitor.replace("_", " ")
-        curves: dict[str, list[float | None]] = {
-            f"val {metric}": [None if s.val is None else getattr(s.val, self.monitor) for s in runs],
-            f"{split} {metric}": [None if s.val is None else getattr(getattr(s, split), self.monitor) for s in runs],
-        }
-        for k, name in enumerate(self.class_names):
-            curves[f"{split} recall {name}"] = [None if s.val is None else getattr(s, split).recall[k] for s in runs]
+        curves: dict[str, list[float | None]] = {}
+        seeds: dict[str, list[list[float]]] = {}
+        for which in ("val", split):
+            name = f"{which} {metric}"
+            curves[name] = [s.mean(which, self.monitor) for s in runs]
+            seeds[name] = [s.per_seed(which, self.monitor).tolist() for s in runs]
         for full in (s for s in self.stages if s.kind == "full"):
-            curves[f"{split} {metric}, {full.name}"] = [getattr(getattr(full, split), self.monitor)] * len(runs)
-        title = f"{metric} and recall per run (0: {self.baseline.name}, then {runs[-1].kind}s)"
-        plot_curves(path, list(range(len(runs))), curves, title)
+            curves[f"{split} {metric}, {full.name}"] = [full.mean(split, self.monitor)] * len(runs)
+        repeats = int(self.config["repeats"])
+        title = f"{metric} per run over {repeats} seed(s) (0: {self.baseline.name}, then {runs[-1].kind}s)"
+        plot_curves(path, list(range(len(runs))), curves, title, spread=seeds)
 
     def save(self, out_dir: str | os.PathLike[str]) -> Path:
         """Write ``report.json``, ``report.md``, ``accepted.csv``, ``runs.png``, confusion PNGs and ``classifier.pt``.
 
-        Every file is written atomically. ``runs.png`` plots the validation and test ``monitor`` and each class's
-        test recall run by run. ``confusion_selected.png`` (and ``confusion_baseline.png`` when another
-        run was selected) show the test set, or the validation set without one. ``classifier.pt`` holds the
-        selected classifier (see :func:`load_classifier`).
+        Every file is written atomically. ``runs.png`` plots the validation and test ``monitor`` run by run, every
+        seed's value and their mean. ``confusion_selected.png`` (and ``confusion_baseline.png`` when another run
+        was selected) show the seed ensemble on the test set, or the validation set without one.
+        ``classifier.pt`` holds the selected run's first-seed classifier (see :func:`load_classifier`).
 
         Parameters
         ----------
@@ -332,6 +477,7 @@ class SelfTrainResult:
                 "in_chans": self.data["real"]["num_channels"],
                 "image_size": self.config["train"]["image_size"] or self.data["real"]["resolution"],
                 "stage": self.selected_stage.name,
+                "seed": int(self.config["train"]["seed"]),
                 "state_dict": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
             }
             atomic_write(out / "classifier.pt", lambda f: torch.save(checkpoint, f))
@@ -350,7 +496,8 @@ def load_classifier(path: str | os.PathLike[str]) -> tuple[nn.Module, dict[str, 
     -------
     (torch.nn.Module, dict)
         The timm classifier in eval mode on the CPU, and its metadata: ``model``, ``class_names``, ``in_chans``,
-        ``image_size`` (the side its input images had) and ``stage``.
+        ``image_size`` (the side its input images had), ``stage`` and ``seed`` (None in files from before
+        seeds were recorded).
     """
     path = Path(path)
     if not path.is_file():
@@ -359,6 +506,7 @@ def load_classifier(path: str | os.PathLike[str]) -> tuple[nn.Module, dict[str, 
     if not isinstance(saved, dict) or saved.get("format") != CLASSIFIER_FORMAT:
         raise ValueError(f"classifier file {path}: not a {CLASSIFIER_FORMAT} file written by SelfTrainResult.save")
     meta = {key: saved[key] for key in ("model", "class_names", "in_chans", "image_size", "stage")}
+    meta["seed"] = saved.get("seed")
     model = create_classifier(meta["model"], len(meta["class_names"]), int(meta["in_chans"]))
     model.load_state_dict(saved["state_dict"])
     return model.eval(), meta

@@ -210,6 +210,8 @@ class LabelledSubset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
         Items of ``base``, each in ``[0, len(base))``.
     labels : sequence of int or numpy.ndarray
         Class index (>= 0) of each chosen item, as long as ``indices``.
+    groups : sequence of str, optional
+        Patient id of each chosen item, as long as ``indices``; statistics resample patients when it is given.
 
     Attributes
     ----------
@@ -219,9 +221,17 @@ class LabelledSubset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
         int64 items of ``base``.
     labels : numpy.ndarray
         int64 class of each item.
+    groups : numpy.ndarray or None
+        Object array of each item's patient id, None when unknown.
     """
 
-    def __init__(self, base: Dataset, indices: Sequence[int] | np.ndarray, labels: Sequence[int] | np.ndarray) -> None:
+    def __init__(
+        self,
+        base: Dataset,
+        indices: Sequence[int] | np.ndarray,
+        labels: Sequence[int] | np.ndarray,
+        groups: Sequence[str] | np.ndarray | None = None,
+    ) -> None:
         if not (hasattr(base, "__getitem__") and hasattr(base, "__len__")):
             raise TypeError(f"base must be a map-style Dataset (with __len__), got {type(base).__name__}")
         chosen = _int_array(indices, "indices")
@@ -236,9 +246,18 @@ class LabelledSubset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
             )
         if (classes < 0).any():
             raise ValueError(f"labels must be class indices >= 0, got {int(classes.min())}")
+        if groups is not None:
+            _check_groups(groups, len(chosen))
+            groups = np.array([str(group) for group in groups], dtype=object)
         self.base = base
         self.indices = chosen
         self.labels = classes
+        self.groups = groups
+
+    def subset(self, keep: np.ndarray) -> LabelledSubset:
+        """The items at positions ``keep`` of this subset, with their labels and patient ids."""
+        groups = None if self.groups is None else self.groups[keep]
+        return LabelledSubset(self.base, self.indices[keep], self.labels[keep], groups)
 
     def __len__(self) -> int:
         """Number of chosen items."""
@@ -303,14 +322,18 @@ class RealSplits:
         """int64 class of every test item, None without a test set."""
         return None if self.test is None else self.test.labels
 
+    @property
+    def test_groups(self) -> np.ndarray | None:
+        """Patient id of every test item, None without a test set or without patient ids."""
+        return None if self.test is None else self.test.groups
+
     def with_train_fraction(self, fraction: float, *, seed: int = 0) -> RealSplits:
         """Return a copy whose training set keeps the stratified share ``fraction`` (see :func:`class_fraction`).
 
         With one seed, smaller fractions keep subsets of larger ones; val and test are unchanged.
         """
         keep = class_fraction(self.train.labels, fraction, seed=seed)
-        train = LabelledSubset(self.train.base, self.train.indices[keep], self.train.labels[keep])
-        return dataclasses.replace(self, train=train)
+        return dataclasses.replace(self, train=self.train.subset(keep))
 
     def describe(self) -> dict[str, Any]:
         """Return the method, class names and item counts per split and per class, as JSON-serialisable data."""
@@ -353,32 +376,45 @@ def _check_consistent(train: ImageFolderDataset, other: ImageFolderDataset, what
         )
 
 
-def _whole(dataset: ImageFolderDataset) -> LabelledSubset:
-    return LabelledSubset(dataset, np.arange(len(dataset)), dataset.class_indices())
+def _whole(dataset: ImageFolderDataset, groups: list[str] | None = None) -> LabelledSubset:
+    return LabelledSubset(dataset, np.arange(len(dataset)), dataset.class_indices(), groups)
 
 
-def _manifest_groups(dataset: ImageFolderDataset) -> list[str] | None:
-    """Patient id of every image from the folder's manifest, or None when it does not give one for each."""
-    root = dataset.root
-    path = next((root / name for name in _MANIFEST_NAMES if (root / name).is_file()), None)
-    if path is None:
+def _manifest_rows(root: Path) -> tuple[Path, list[dict[str, Any]], str] | None:
+    """The manifest that lists ``root``'s images: its own, or its parent's for a split folder; with the prefix of
+    ``root``'s images in the manifest's ``file`` column."""
+    for folder, prefix in ((root, ""), (root.parent, f"{root.name}/")):
+        path = next((folder / name for name in _MANIFEST_NAMES if (folder / name).is_file()), None)
+        if path is None:
+            continue
+        rows = [row for row in read_manifest(path) if str(row.get("file", "")).startswith(prefix)]
+        if rows:
+            return path, rows, prefix
+    return None
+
+
+def _manifest_groups(dataset: ImageFolderDataset, otherwise: str) -> list[str] | None:
+    """Patient id of every image from the folder's manifest, or None when it does not give one for each.
+
+    A manifest with a ``patient_id`` column that misses some images gives a UserWarning ending in ``otherwise``.
+    """
+    found = _manifest_rows(dataset.root)
+    if found is None:
         return None
-    rows = read_manifest(path)
+    path, rows, prefix = found
     if not any("patient_id" in row for row in rows):
         return None
     patients: dict[str, str] = {}
     for row in rows:
         file, patient = row.get("file"), row.get("patient_id")
         if isinstance(file, str) and patient is not None and str(patient) != "":
-            patients[file] = str(patient)
-    relpaths = [p.relative_to(root).as_posix() for p in dataset.paths]
+            patients[file[len(prefix) :]] = str(patient)
+    relpaths = [p.relative_to(dataset.root).as_posix() for p in dataset.paths]
     missing = [p for p in relpaths if p not in patients]
     if missing:
-        # Splitting only the listed images by patient would leave the others unplaced; a split by image is at
-        # least complete, but the user should know that patients may now straddle splits.
         warnings.warn(
-            f"{path} gives no patient_id for {len(missing)} of {len(relpaths)} images (e.g. {missing[0]}); "
-            "splitting image by image (stratified) instead of by patient",
+            f"{path} gives no patient_id for {len(missing)} of {len(relpaths)} images (e.g. {prefix}{missing[0]}); "
+            + otherwise,
             UserWarning,
             stacklevel=3,
         )
@@ -416,6 +452,11 @@ def load_real_splits(
       (rows matched by their ``file`` column, relative to ``root`` with '/'), else image by image. A manifest with a
       ``patient_id`` column that misses some images gives a UserWarning. With ``test`` given, it is the test set
       and the test share of ``fractions`` goes to train and val in proportion.
+
+    The validation and test subsets carry their images' patient ids (:attr:`LabelledSubset.groups`) whenever a
+    manifest gives one for every image: the folder's own ``manifest.csv`` (or ``.json``), or for a split folder
+    such as ``root/test`` the parent's manifest rows under ``test/``, as :class:`~medgan_aug.data.DatasetWriter`
+    writes them. :class:`SelfTrainer` then resamples patients rather than images in its statistics.
 
     Parameters
     ----------
@@ -480,11 +521,13 @@ def load_real_splits(
         "num_channels": train_data.num_channels,
         "resolution": resolution,
     }
+    # Patient ids of held-out images let the statistics resample patients; without them, images one by one.
+    by_image = "statistics on these images resample them one by one instead of by patient"
     if val_data is not None:
         return RealSplits(
             train=_whole(train_data),
-            val=_whole(val_data),
-            test=None if test_data is None else _whole(test_data),
+            val=_whole(val_data, _manifest_groups(val_data, by_image)),
+            test=None if test_data is None else _whole(test_data, _manifest_groups(test_data, by_image)),
             method=method,
             **common,
         )
@@ -493,15 +536,18 @@ def load_real_splits(
         raise ValueError(f"fractions must give val a share > 0 to split {root_path}, got {fractions!r}")
     if test_data is not None:
         shares = (shares[0] / (shares[0] + shares[1]), shares[1] / (shares[0] + shares[1]), 0.0)
-    groups = _manifest_groups(train_data)
+    # Splitting only the listed images by patient would leave the others unplaced; a split by image is at least
+    # complete, but the user should know that patients may now straddle splits.
+    groups = _manifest_groups(train_data, "splitting image by image (stratified) instead of by patient")
     labels = train_data.class_indices()
     parts = stratified_split(labels, shares, seed=seed, groups=groups)
+    ids = None if groups is None else np.array(groups, dtype=object)
 
     def subset(name: str) -> LabelledSubset:
-        return LabelledSubset(train_data, parts[name], labels[parts[name]])
+        return LabelledSubset(train_data, parts[name], labels[parts[name]], None if ids is None else ids[parts[name]])
 
     if test_data is not None:
-        test_subset: LabelledSubset | None = _whole(test_data)
+        test_subset: LabelledSubset | None = _whole(test_data, _manifest_groups(test_data, by_image))
     else:
         test_subset = subset("test") if shares[2] > 0 else None
     return RealSplits(

@@ -1,9 +1,10 @@
 """SelfTrainer: rounds of confidence-thresholded pseudo-labelling, or fixed real/synthetic mixes, against baselines.
 
-Every run trains a fresh classifier (same architecture, initialisation and training seed) so that the runs differ
-only in their training data: the real-only baseline at the chosen real fraction, optionally real-only at 100 %, then
-one classifier per self-training round (or per mixing ratio). Each is scored on the validation set, which also
-chooses the selected run, and on the held-out test set, which is only reported.
+Every stage trains fresh classifiers, one per seed (seed ``s`` has the same initialisation and training order in
+every stage), so that the stages differ only in their training data: the real-only baseline at the chosen real
+fraction, optionally real-only at 100 %, then one stage per self-training round (or per mixing ratio). Each is
+scored on the validation set, whose mean over seeds chooses the selected run, and on the held-out test set, where
+the selected run is compared with the baseline with confidence intervals (:class:`~medgan_aug.selftrain.Comparison`).
 """
 
 from __future__ import annotations
@@ -28,8 +29,9 @@ from .acceptance import accept_pseudo_labels
 from .classifier import TrainSettings, check_model_name, create_classifier, predict, train_classifier
 from .pool import DatasetPool, FolderPool, GeneratorPool
 from .report import ClassificationReport, classification_report
-from .result import CLASSIFIER_FORMAT, SelfTrainResult, Stage
+from .result import CLASSIFIER_FORMAT, SeedRun, SelfTrainResult, Stage
 from .splits import RealSplits
+from .statistics import MIN_RESAMPLES
 
 __all__ = ["MODES", "MONITORS", "SelfTrainConfig", "SelfTrainer"]
 
@@ -93,6 +95,15 @@ class SelfTrainConfig:
         Epochs, batch size, optimiser, augmentation, workers, seed and device of every classifier.
     predict_batch_size : int
         Images per forward pass when scoring the pool and the evaluation sets.
+    repeats : int
+        Classifiers per stage, >= 1, with seeds ``train.seed``, ``train.seed + 1``, ...: the report gives every
+        seed's scores, their mean and standard deviation, and the comparison's interval includes the spread between
+        seeds. One seed cannot show that synthetic data made a difference, and the report says so.
+    resample_real : bool
+        With ``real_fraction`` < 1: each seed also draws its own real subset (``class_fraction`` with its seed), so
+        the interval covers which real images were kept too; otherwise every seed trains on the same subset.
+    bootstrap : int
+        Resamples of the comparison's bootstrap intervals, >= 100.
     """
 
     model: str = "convnext_tiny"
@@ -109,6 +120,9 @@ class SelfTrainConfig:
     full_baseline: bool = True
     train: TrainSettings = field(default_factory=TrainSettings)
     predict_batch_size: int = 64
+    repeats: int = 3
+    resample_real: bool = False
+    bootstrap: int = 2000
 
     def __post_init__(self) -> None:
         """Reject invalid settings."""
@@ -126,6 +140,14 @@ class SelfTrainConfig:
         _check_int(self.rounds, "rounds", 1)
         _check_int(self.patience, "patience", 1)
         _check_int(self.predict_batch_size, "predict_batch_size", 1)
+        _check_int(self.repeats, "repeats", 1)
+        _check_int(self.bootstrap, "bootstrap", MIN_RESAMPLES)
+        if not isinstance(self.resample_real, bool):
+            raise ValueError(f"resample_real must be a bool, got {self.resample_real!r}")
+        if self.resample_real and self.real_fraction == 1:
+            raise ValueError(
+                "resample_real needs real_fraction < 1: with every real image kept there is nothing to draw"
+            )
         if self.monitor not in MONITORS:
             raise ValueError(f"monitor must be one of {MONITORS}, got {self.monitor!r}")
         ratios = [self.mix_ratios] if _is_number(self.mix_ratios) else list(self.mix_ratios)
@@ -185,7 +207,10 @@ class SelfTrainer:
     with the new classifier until the pool is used up, a round accepts nothing, ``rounds`` are done, or the
     validation ``monitor`` has not improved for ``patience`` rounds. Mix mode trains on real plus the pool's own
     labels at each of ``mix_ratios``. The baselines real-only at ``real_fraction`` and at 100 % are trained the
-    same way, so the report shows whether synthetic data helped.
+    same way. Every stage is trained ``repeats`` times with different seeds (the pool is pseudo-labelled by the
+    previous stage's seed ensemble), and the selected run is compared with the baseline on the test set with a
+    bootstrap interval over patients and seeds (:meth:`SelfTrainResult.comparison`): the verdict says helped, hurt
+    or no detectable difference, with the numbers.
 
     Parameters
     ----------
@@ -256,6 +281,12 @@ class SelfTrainer:
             labels = np.asarray(pool.labels)
             if labels.size and (labels.min() < 0 or labels.max() >= k):
                 raise ValueError(f"the pool's labels must lie in [0, {k - 1}] for the {k} real classes {names}")
+        scored, what = (real.test_labels, "real.test") if real.test is not None else (real.val_labels, "real.val")
+        if np.unique(scored).size < 2:
+            raise ValueError(
+                f"{what} holds images of one class only ({names[int(scored[0])]}): comparing runs on it needs 2 or "
+                "more classes"
+            )
         if cfg.weights is not None:
             saved = _saved_class_names(Path(cfg.weights))
             if saved is not None and saved != names:
@@ -264,7 +295,7 @@ class SelfTrainer:
                     f"has classes {names}"
                 )
 
-    # --- one classifier -------------------------------------------------------------------------
+    # --- one stage -----------------------------------------------------------------------------
 
     def _predict(self, model: nn.Module, data: Dataset, workers_limit: int | None = None) -> np.ndarray:
         settings = self.config.train
@@ -278,54 +309,74 @@ class SelfTrainer:
             image_size=settings.image_size,
         )
 
-    def _score(self, model: nn.Module, data: Dataset, labels: np.ndarray, names: Sequence[str]) -> ClassificationReport:
-        probs = self._predict(model, data)
+    def _ensemble_predict(self, models: Sequence[nn.Module], data: Dataset, workers_limit: int | None) -> np.ndarray:
+        """Mean softmax output of ``models`` over ``data``: the seed ensemble pseudo-labels the pool."""
+        return np.mean([self._predict(model, data, workers_limit) for model in models], axis=0)
+
+    def _report(self, probs: np.ndarray, labels: np.ndarray, names: Sequence[str]) -> ClassificationReport:
         return classification_report(labels, probs, names, positive_class=self.config.positive_class)
 
     def _fit(
-        self, train_set: Dataset, real: RealSplits, progress: bool, quiet: bool
+        self, train_set: Dataset, real: RealSplits, settings: TrainSettings, progress: bool, quiet: bool
     ) -> tuple[nn.Module, list[dict[str, float]]]:
         cfg = self.config
-        # The same initial weights for every run, so that runs differ only in their training data.
+        # Seed s gives the same initial weights in every stage, so that stages differ only in their training data.
         with torch.random.fork_rng(devices=[]), warnings.catch_warnings():
-            if quiet:  # create_classifier's warnings about the weights were shown for the baseline already
+            if quiet:  # create_classifier's warnings about the weights were shown for the first classifier already
                 warnings.simplefilter("ignore", UserWarning)
-            torch.manual_seed(cfg.train.seed)
+            torch.manual_seed(settings.seed)
             model = create_classifier(cfg.model, len(real.class_names), real.num_channels, weights=cfg.weights)
-        history = train_classifier(model, train_set, cfg.train, val=real.val, progress=progress)
+        history = train_classifier(model, train_set, settings, val=real.val, progress=progress)
         return model, history
 
     def _stage(
         self,
         name: str,
         kind: str,
-        train_set: Dataset,
-        real_train: RealSplits,
+        train_sets: Sequence[Dataset],
+        reals: Sequence[RealSplits],
         synthetic: np.ndarray,
+        bar: tqdm,
         progress: bool,
         **fields: Any,
-    ) -> tuple[Stage, nn.Module]:
-        model, history = self._fit(train_set, real_train, progress, quiet=kind != "baseline")
-        names = real_train.class_names
-        val = self._score(model, real_train.val, real_train.val_labels, names)
-        test = None
-        if real_train.test is not None:
-            test = self._score(model, real_train.test, real_train.test_labels, names)
+    ) -> tuple[Stage, list[nn.Module]]:
+        """Train and score one classifier per seed (``train_sets[r]`` with seed ``train.seed + r``)."""
+        cfg = self.config
+        names = reals[0].class_names
+        held_out = {"val": reals[0].val, "test": reals[0].test}
+        runs, models = [], []
+        for r, (train_set, real_r) in enumerate(zip(train_sets, reals, strict=True)):
+            settings = replace(cfg.train, seed=cfg.train.seed + r)
+            bar.set_postfix_str(f"{name}, seed {settings.seed}: training on {len(train_set)} images")
+            model, history = self._fit(train_set, real_r, settings, progress, quiet=kind != "baseline" or r > 0)
+            probs = {split: self._predict(model, data) for split, data in held_out.items() if data is not None}
+            runs.append(
+                SeedRun(
+                    seed=settings.seed,
+                    val=self._report(probs["val"], real_r.val_labels, names),
+                    test=None if "test" not in probs else self._report(probs["test"], real_r.test_labels, names),
+                    history=tuple(history),
+                    probs=probs,
+                )
+            )
+            models.append(model)
+            bar.update(1)
+        ensemble = {split: np.mean([run.probs[split] for run in runs], axis=0) for split in runs[0].probs}
         k = len(names)
         stage = Stage(
             name=name,
             kind=kind,
-            real_images=len(real_train.train),
+            real_images=len(reals[0].train),
             synthetic_per_class=tuple(int(c) for c in np.bincount(synthetic, minlength=k)),
             added_per_class=fields.pop("added", (0,) * k),
             capped=fields.pop("capped", (0,) * k),
             below_threshold=fields.pop("below_threshold", None),
             pool_remaining=fields.pop("pool_remaining", None),
-            val=val,
-            test=test,
-            history=tuple(history),
+            val=self._report(ensemble["val"], reals[0].val_labels, names),
+            test=None if "test" not in ensemble else self._report(ensemble["test"], reals[0].test_labels, names),
+            runs=tuple(runs),
         )
-        return stage, model
+        return stage, models
 
     # --- the run --------------------------------------------------------------------------------
 
@@ -337,13 +388,15 @@ class SelfTrainer:
         out_dir: str | os.PathLike[str] | None = None,
         progress: bool = True,
     ) -> SelfTrainResult:
-        """Train the baselines and the rounds (or mixes), and report.
+        """Train the baselines and the rounds (or mixes), compare with the baseline, and report.
 
         Parameters
         ----------
         real : RealSplits
             The real images split into train / val / (test), e.g. from
-            :func:`~medgan_aug.selftrain.load_real_splits`; ``real_fraction`` is applied to its train split.
+            :func:`~medgan_aug.selftrain.load_real_splits`; ``real_fraction`` is applied to its train split. Test
+            (or, without a test set, validation) images with patient ids are resampled by patient in the
+            comparison.
         pool : FolderPool, GeneratorPool, DatasetPool or torch.utils.data.Dataset
             The synthetic images; a plain dataset is wrapped in a :class:`DatasetPool` (unlabelled).
         out_dir : str or os.PathLike, optional
@@ -351,7 +404,7 @@ class SelfTrainer:
             interrupted run keeps what it finished; for a generator pool the images trained on by the selected
             run are also written to ``out_dir/accepted`` as a dataset folder with a manifest.
         progress : bool
-            Show a progress bar over the runs, and one per training epoch.
+            Show a progress bar over the classifiers, and one per training epoch.
 
         Returns
         -------
@@ -367,36 +420,48 @@ class SelfTrainer:
             # Generated once: every round scores the pool, and DataLoader workers then read a filled cache.
             pool.generate_all()
 
-        used = real.with_train_fraction(cfg.real_fraction, seed=cfg.train.seed) if cfg.real_fraction < 1 else real
+        seeds = [cfg.train.seed + r for r in range(cfg.repeats)]
+        if cfg.real_fraction < 1:
+            used = [
+                real.with_train_fraction(cfg.real_fraction, seed=s if cfg.resample_real else seeds[0]) for s in seeds
+            ]
+        else:
+            used = [real] * cfg.repeats
+        held_out = {"val": (real.val_labels, real.val.groups)}
+        if real.test is not None:
+            held_out["test"] = (real.test_labels, real.test.groups)
         result = SelfTrainResult(
             class_names=tuple(real.class_names),
             positive_class=cfg.positive_class,
             monitor=cfg.monitor,
             config=cfg.to_dict(),
             data={
-                "real": _describe_real(real, used),
+                "real": _describe_real(real, used[0]),
                 "pool": {"size": len(pool), "kind": type(pool).__name__, "labelled": pool.labels is not None},
             },
             stages=[],
             stop_reason="running",
             selected=0,
             accepted=[],
+            held_out=held_out,
         )
         plan = 1 + int(cfg.full_baseline and cfg.real_fraction < 1)
         plan += cfg.rounds if cfg.mode == "pseudo" else len(cfg.mix_ratios)
         no_synthetic = np.zeros(0, dtype=np.int64)
-        with tqdm(total=plan, desc="self-training", unit="run", disable=not progress) as bar:
+        with tqdm(total=plan * cfg.repeats, desc="self-training", unit="classifier", disable=not progress) as bar:
             baseline_name = f"real {_percent(cfg.real_fraction)}"
-            bar.set_postfix_str(baseline_name)
-            stage, model = self._stage(baseline_name, "baseline", used.train, used, no_synthetic, progress)
-            result.model = _cpu_copy(model)
+            stage, models = self._stage(
+                baseline_name, "baseline", [u.train for u in used], used, no_synthetic, bar, progress
+            )
+            result.model = _cpu_copy(models[0])
             self._add(result, stage, bar, out_dir)
             if cfg.full_baseline and cfg.real_fraction < 1:
-                bar.set_postfix_str("real 100%")
-                full, _ = self._stage("real 100%", "full", real.train, real, no_synthetic, progress)
+                full, _ = self._stage(
+                    "real 100%", "full", [real.train] * cfg.repeats, [real] * cfg.repeats, no_synthetic, bar, progress
+                )
                 self._add(result, full, bar, out_dir)
             if cfg.mode == "pseudo":
-                result.stop_reason = self._pseudo_rounds(result, used, pool, model, bar, out_dir, progress)
+                result.stop_reason = self._pseudo_rounds(result, used, pool, models, bar, out_dir, progress)
             else:
                 result.stop_reason = self._mixes(result, used, pool, bar, out_dir, progress)
         if out_dir is not None:
@@ -406,22 +471,22 @@ class SelfTrainer:
         return result
 
     def _add(
-        self, result: SelfTrainResult, stage: Stage, bar: tqdm, out_dir: Any, model: nn.Module | None = None
+        self, result: SelfTrainResult, stage: Stage, bar: tqdm, out_dir: Any, models: Sequence[nn.Module] = ()
     ) -> bool:
         """Record a stage and refresh the report on disk; return whether it became the selected run.
 
-        Only stages given with their ``model`` compete for selection; the selected one's model is kept.
+        Only stages given with their ``models`` compete for selection, by their mean validation ``monitor`` over
+        seeds; the selected stage's first-seed model is kept.
         """
         result.stages.append(stage)
-        bar.update(1)
         selected = False
-        if stage.val is not None:
-            score = getattr(stage.val, self.config.monitor)
-            bar.set_postfix_str(f"{stage.name}: val {self.config.monitor} {score:.3f}")
-            best = result.stages[result.selected].val
-            if model is not None and score > getattr(best, self.config.monitor):
+        if stage.trained:
+            score = stage.mean("val", self.config.monitor)
+            bar.set_postfix_str(f"{stage.name}: mean val {self.config.monitor} {score:.3f}")
+            best = result.selected_stage.mean("val", self.config.monitor)
+            if models and score > best:
                 result.selected = len(result.stages) - 1
-                result.model = _cpu_copy(model)
+                result.model = _cpu_copy(models[0])
                 selected = True
         if out_dir is not None:
             result.save(out_dir)
@@ -430,17 +495,18 @@ class SelfTrainer:
     def _pseudo_rounds(
         self,
         result: SelfTrainResult,
-        used: RealSplits,
+        used: Sequence[RealSplits],
         pool: Pool,
-        model: nn.Module,
+        models: Sequence[nn.Module],
         bar: tqdm,
         out_dir: Any,
         progress: bool,
     ) -> str:
         """Run the pseudo-labelling rounds; return why they stopped."""
         cfg = self.config
-        k = len(used.class_names)
-        real_counts = np.bincount(used.train_labels, minlength=k)
+        k = len(used[0].class_names)
+        # class_fraction keeps the same count per class whatever its seed, so every seed has these real counts.
+        real_counts = np.bincount(used[0].train_labels, minlength=k)
         remaining = np.arange(len(pool), dtype=np.int64)
         taken = np.zeros(0, dtype=np.int64)
         taken_labels = np.zeros(0, dtype=np.int64)
@@ -448,14 +514,15 @@ class SelfTrainer:
         for round_index in range(1, cfg.rounds + 1):
             name = f"round {round_index}"
             bar.set_postfix_str(f"{name}: scoring {remaining.size} pool images")
-            probs = self._predict(model, Subset(pool, remaining.tolist()), pool.num_workers_limit)
+            probs = self._ensemble_predict(models, Subset(pool, remaining.tolist()), pool.num_workers_limit)
             so_far = np.bincount(taken_labels, minlength=k)
             accept = accept_pseudo_labels(
                 probs, cfg.threshold, real_counts, max_ratio=cfg.max_ratio, already_accepted=so_far
             )
             if accept.indices.size == 0:
-                empty = Stage(name, "round", len(used.train), tuple(so_far.tolist()), (0,) * k, accept.capped,
+                empty = Stage(name, "round", len(used[0].train), tuple(so_far.tolist()), (0,) * k, accept.capped,
                               accept.below_threshold, int(remaining.size), None, None)  # fmt: skip
+                bar.update(cfg.repeats)
                 self._add(result, empty, bar, out_dir)
                 if any(accept.capped):
                     return f"{name} accepted nothing: every class with confident images reached its cap"
@@ -465,7 +532,7 @@ class SelfTrainer:
             result.accepted += [
                 {
                     "source": pool.source(int(i)),
-                    "label": used.class_names[int(c)],
+                    "label": used[0].class_names[int(c)],
                     "confidence": float(p),
                     "stage": name,
                 }
@@ -474,27 +541,32 @@ class SelfTrainer:
             taken = np.concatenate([taken, chosen])
             taken_labels = np.concatenate([taken_labels, accept.labels])
             remaining = np.delete(remaining, accept.indices)
-            train_set = ConcatDataset([used.train, _Labelled(pool, taken, taken_labels)])
-            bar.set_postfix_str(f"{name}: training on {len(train_set)} images")
-            stage, model = self._stage(
-                name, "round", train_set, used, taken_labels, progress,
+            synthetic = _Labelled(pool, taken, taken_labels)
+            stage, models = self._stage(
+                name, "round", [ConcatDataset([u.train, synthetic]) for u in used], used, taken_labels, bar, progress,
                 added=accept.per_class, capped=accept.capped, below_threshold=accept.below_threshold,
                 pool_remaining=int(remaining.size),
             )  # fmt: skip
-            since_best = 0 if self._add(result, stage, bar, out_dir, model) else since_best + 1
+            since_best = 0 if self._add(result, stage, bar, out_dir, models) else since_best + 1
             if since_best >= cfg.patience:
-                return f"no validation {cfg.monitor.replace('_', ' ')} gain in {cfg.patience} round(s)"
+                return f"no mean validation {cfg.monitor.replace('_', ' ')} gain in {cfg.patience} round(s)"
             if remaining.size == 0:
                 return "the pool is used up"
         return f"reached the maximum of {cfg.rounds} round(s)"
 
     def _mixes(
-        self, result: SelfTrainResult, used: RealSplits, pool: Pool, bar: tqdm, out_dir: Any, progress: bool
+        self,
+        result: SelfTrainResult,
+        used: Sequence[RealSplits],
+        pool: Pool,
+        bar: tqdm,
+        out_dir: Any,
+        progress: bool,
     ) -> str:
-        """Train one classifier per mixing ratio on real + the pool's own labels; return the stop reason."""
+        """Train one stage per mixing ratio on real + the pool's own labels; return the stop reason."""
         cfg = self.config
-        k = len(used.class_names)
-        real_counts = np.bincount(used.train_labels, minlength=k)
+        k = len(used[0].class_names)
+        real_counts = np.bincount(used[0].train_labels, minlength=k)
         labels = np.asarray(pool.labels, dtype=np.int64)
         rng = np.random.default_rng(cfg.train.seed)
         # One shuffled order per class: every ratio takes a prefix, so larger mixes contain the smaller ones.
@@ -507,18 +579,17 @@ class SelfTrainer:
             chosen = np.concatenate([o[:n] for o, n in zip(order, counts, strict=True)]).astype(np.int64)
             for i in chosen.tolist():
                 first_stage.setdefault(i, name)
-            train_set = ConcatDataset([used.train, _Labelled(pool, chosen, labels[chosen])])
-            bar.set_postfix_str(f"{name}: training on {len(train_set)} images")
-            stage, model = self._stage(
-                name, "mix", train_set, used, labels[chosen], progress,
+            synthetic = _Labelled(pool, chosen, labels[chosen])
+            stage, models = self._stage(
+                name, "mix", [ConcatDataset([u.train, synthetic]) for u in used], used, labels[chosen], bar, progress,
                 added=tuple(counts), capped=tuple(w - n for w, n in zip(wanted, counts, strict=True)),
                 pool_remaining=len(pool) - int(chosen.size),
             )  # fmt: skip
             result.accepted = [
-                {"source": pool.source(i), "label": used.class_names[int(labels[i])], "confidence": None, "stage": s}
+                {"source": pool.source(i), "label": used[0].class_names[int(labels[i])], "confidence": None, "stage": s}
                 for i, s in first_stage.items()
             ]
-            self._add(result, stage, bar, out_dir, model)
+            self._add(result, stage, bar, out_dir, models)
         return f"trained every mix ratio ({', '.join(f'{r:g}' for r in cfg.mix_ratios)})"
 
 
