@@ -174,7 +174,10 @@ def slice_tiles(images: list[Path], labels: list[Path], out: Path, size: int, se
     """Cut every section of every stack into ``size`` px tiles with masks, split by stack."""
     shape = (2 * size, 2 * size)
     # A plane of the stack's own size samples the sections' voxels as they are: no resampling to interpolate.
-    slicer = VolumeSlicer(["axial"], size=shape, tile=size, interpolation="nearest", label_format="{view}")
+    # Electron-microscopy stacks have no patient frame: the sections are index axis 2, said so explicitly.
+    slicer = VolumeSlicer(
+        ["axial"], size=shape, tile=size, interpolation="nearest", label_format="{view}", orientation="index"
+    )
     # By stack: neighbouring sections of one cell are nearly identical and must not be in both train and test.
     # Val and test need a stack each: a quarter each of a few stacks, an eighth each from eight on.
     split = (0.5, 0.25, 0.25) if len(images) < 8 else (0.75, 0.125, 0.125)

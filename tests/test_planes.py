@@ -6,7 +6,17 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from medgan_aug.data.planes import DEFAULT_VIEWS, ViewAxes, parse_angles, plane_stack, resolve_views
+from medgan_aug.data.planes import (
+    DEFAULT_VIEWS,
+    MAX_OBLIQUITY_DEGREES,
+    AnatomicalView,
+    ViewAxes,
+    anatomical_view_axes,
+    orientation_code,
+    parse_angles,
+    plane_stack,
+    resolve_views,
+)
 
 
 def _physical(stack, spacing):
@@ -133,3 +143,96 @@ def test_parse_angles():
     for bad in ("a:b:c", "20:-20:5", "0:10:0", "1,,2"):
         with pytest.raises(ValueError, match="angles"):
             parse_angles(bad)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Views in the patient frame
+
+
+def _rotation_about_s(degrees):
+    """Rows: LPS world directions of index axes turned by ``degrees`` about the superior axis."""
+    return Rotation.from_euler("z", degrees, degrees=True).apply(np.eye(3))
+
+
+def test_anatomical_views_of_an_lps_identity_volume_are_the_index_views():
+    views, obliquity = anatomical_view_axes(np.eye(3), "LPS")
+    assert obliquity == 0.0
+    assert views == {name: DEFAULT_VIEWS[name] for name in ("axial", "coronal", "sagittal")}
+
+
+def test_anatomical_views_follow_the_storage_of_the_axes():
+    # Worked out by hand from the definitions (axial: normal S, down P, across L; coronal: P, I, L; sagittal: L, I,
+    # P). RAS identity: axis 0 points R, 1 A, 2 S, so L, P and every view's in-plane "down P" run backwards.
+    views, _ = anatomical_view_axes(np.eye(3), "RAS")
+    assert views["axial"] == ViewAxes(normal=2, rows=1, cols=0, flip_rows=True, flip_cols=True)
+    assert views["coronal"] == ViewAxes(normal=1, rows=2, cols=0, flip_rows=True, flip_cols=True, flip_normal=True)
+    assert views["sagittal"] == ViewAxes(normal=0, rows=2, cols=1, flip_rows=True, flip_cols=True, flip_normal=True)
+    # Index axes (S, L, A) in LPS: S is axis 0, L axis 1, P axis 2 reversed.
+    views, _ = anatomical_view_axes([[0, 0, 1], [1, 0, 0], [0, -1, 0]], "LPS")
+    assert views["axial"] == ViewAxes(normal=0, rows=2, cols=1, flip_rows=True)
+    assert views["coronal"] == ViewAxes(normal=2, rows=0, cols=1, flip_rows=True, flip_normal=True)
+    assert views["sagittal"] == ViewAxes(normal=1, rows=0, cols=2, flip_rows=True, flip_cols=True)
+    # The same grid described in LAS (y negated): the same views.
+    assert anatomical_view_axes([[0, 0, 1], [1, 0, 0], [0, 1, 0]], "LAS")[0] == views
+
+
+@pytest.mark.parametrize(
+    ("directions", "space", "code"),
+    [
+        (np.eye(3), "RAS", "RAS"),
+        (np.eye(3), "LPS", "LPS"),
+        (np.eye(3), "LAS", "LAS"),
+        (np.diag([1.0, 1.0, -1.0]), "LPS", "LPI"),
+        ([[0, 0, 1], [1, 0, 0], [0, 1, 0]], "LPS", "SLP"),
+        ([[0, 0, 1], [-1, 0, 0], [0, 1, 0]], "RAS", "SLA"),
+        (_rotation_about_s(20.0), "LPS", "LPS"),
+        (_rotation_about_s(70.0), "LPS", "PRS"),
+    ],
+)
+def test_orientation_code_names_the_nearest_patient_direction_of_each_axis(directions, space, code):
+    assert orientation_code(directions, space) == code
+
+
+def test_obliquity_up_to_the_limit_snaps_to_the_nearest_index_axes():
+    views, obliquity = anatomical_view_axes(_rotation_about_s(20.0), "LPS", source="tilted.nrrd")
+    assert obliquity == pytest.approx(20.0, abs=1e-9)
+    assert views == anatomical_view_axes(np.eye(3), "LPS")[0]
+    assert MAX_OBLIQUITY_DEGREES == 30.0
+    _, obliquity = anatomical_view_axes(_rotation_about_s(-29.9), "LPS")
+    assert obliquity == pytest.approx(29.9, abs=1e-9)
+
+
+@pytest.mark.parametrize("degrees", [30.5, 40.0, -44.0])
+def test_more_oblique_volumes_are_refused_with_the_remedies(degrees):
+    message = rf"tilted\.nrrd: .* {abs(degrees):.1f} degrees from the patient axes .*resample.*orientation=\"index\""
+    with pytest.raises(ValueError, match=message):
+        anatomical_view_axes(_rotation_about_s(degrees), "LPS", source="tilted.nrrd")
+
+
+def test_flip_normal_runs_the_slices_from_the_far_end():
+    shape, spacing = (6, 9, 5), (1.0, 0.7, 1.0)
+    plain = plane_stack(shape, spacing, ViewAxes(normal=1, rows=2, cols=0), size=(4, 4))
+    flipped = plane_stack(shape, spacing, ViewAxes(normal=1, rows=2, cols=0, flip_normal=True), size=(4, 4))
+    # Exactly on the voxel planes, from index 8 down to 0; only the slice order changes.
+    assert np.all(flipped.origins[:, 1] == np.arange(9)[::-1])
+    np.testing.assert_array_equal(flipped.origins, plain.origins[::-1])
+    np.testing.assert_array_equal(flipped.steps, plain.steps)
+    # Tilting swings the columns towards the (reversed) normal: the opposite way in index space.
+    tilt = plane_stack(shape, spacing, ViewAxes(normal=1, rows=2, cols=0, flip_normal=True), 30.0, pixel_size=1)
+    np.testing.assert_allclose(tilt.steps[0, 1], [np.cos(np.radians(30)), -0.5 / 0.7, 0.0], atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("call", "match"),
+    [
+        (lambda: anatomical_view_axes(np.eye(3), "RAI"), "space must be one of RAS, LAS, LPS"),
+        (lambda: orientation_code(np.eye(3), "lps"), "space must be one of RAS, LAS, LPS"),
+        (lambda: anatomical_view_axes(np.eye(2), "LPS"), "3 x 3"),
+        (lambda: orientation_code([[1, 0, 0], [0, 0, 0], [0, 0, 1]], "LPS"), "zero row"),
+        (lambda: AnatomicalView(normal="S", down="I", across="L"), "three different axes"),
+        (lambda: AnatomicalView(normal="S", down="P", across="X"), "three different axes"),
+    ],
+)
+def test_bad_orientation_arguments_are_named(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()

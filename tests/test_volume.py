@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from medgan_aug.data import Volume, read_dicom_series, read_nrrd, read_volume, write_nrrd
+from medgan_aug.data import Volume, VolumeSlicer, read_dicom_series, read_nrrd, read_volume, write_nrrd
 
 ROTATION = Rotation.from_euler("zyx", [30.0, -20.0, 75.0], degrees=True).as_matrix()
 # Rows of ROTATION are unit, mutually orthogonal direction vectors.
@@ -125,6 +125,30 @@ def test_slightly_non_orthogonal_directions_within_tolerance_are_accepted() -> N
     Volume.from_array(np.zeros((2, 2, 2)), directions=directions)
 
 
+@pytest.mark.parametrize(
+    ("space", "directions", "code"),
+    [
+        ("RAS", np.eye(3), "RAS"),
+        ("LPS", np.eye(3), "LPS"),
+        ("LPS", np.diag([1.0, 1.0, -1.0]), "LPI"),
+        ("LAS", [[0, 0, -1], [0, 1, 0], [1, 0, 0]], "IAL"),
+        (None, np.eye(3), None),
+    ],
+)
+def test_orientation_code_of_a_volume(space: str | None, directions: np.ndarray, code: str | None) -> None:
+    volume = Volume.from_array(np.zeros((2, 3, 4)), directions=directions, space=space)
+    assert volume.space == space
+    assert volume.orientation_code() == code
+
+
+@pytest.mark.parametrize("space", ["ras", "RAI", "left-posterior-superior", "", 3])
+def test_unknown_space_codes_are_refused(space: object) -> None:
+    with pytest.raises(
+        ValueError, match=r"scan-17: space must be one of RAS, LAS, LPS or None, got " + re.escape(repr(space))
+    ):
+        Volume.from_array(np.zeros((2, 3, 4)), source="scan-17", space=space)  # type: ignore[arg-type]
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # NRRD round trip
 
@@ -150,6 +174,29 @@ def test_write_read_round_trip(tmp_path: Path, encoding: str) -> None:
     assert header["type"] == "float"
     np.testing.assert_allclose(header["space directions"], SPACING[:, None] * ROTATION, rtol=1e-15)
     assert (path.read_bytes()[-len(volume.data.tobytes()) :] == volume.data.tobytes(order="F")) == (encoding == "raw")
+
+
+@pytest.mark.parametrize(
+    ("space", "name"),
+    [("RAS", "right-anterior-superior"), ("LAS", "left-anterior-superior"), ("LPS", "left-posterior-superior")],
+)
+def test_write_read_round_trip_keeps_the_space(tmp_path: Path, space: str, name: str) -> None:
+    volume = Volume.from_array(_random_data(), spacing=SPACING, origin=ORIGIN, directions=ROTATION, space=space)
+    path = write_nrrd(volume, tmp_path / "scan.nrrd")
+    header = nrrd.read_header(str(path))
+    # NRRD allows a named space or a space dimension, not both.
+    assert header["space"] == name and "space dimension" not in header
+    loaded = read_nrrd(path)
+    assert loaded.space == space
+    assert loaded.orientation_code() == volume.orientation_code()
+    np.testing.assert_allclose(loaded.directions, ROTATION, atol=1e-14)
+
+
+def test_a_volume_without_space_is_written_with_a_space_dimension(tmp_path: Path) -> None:
+    path = write_nrrd(_rotated_volume(), tmp_path / "scan.nrrd")
+    header = nrrd.read_header(str(path))
+    assert header["space dimension"] == 3 and "space" not in header
+    assert read_nrrd(path).space is None
 
 
 def test_gzip_encoding_is_a_gzip_stream(tmp_path: Path) -> None:
@@ -255,6 +302,74 @@ def test_reads_spacings_without_space_directions(tmp_path: Path) -> None:
     np.testing.assert_array_equal(volume.spacing, [0.5, 2.0, 3.25])
     np.testing.assert_array_equal(volume.directions, np.eye(3))
     np.testing.assert_array_equal(volume.origin, [0.0, 0.0, 0.0])
+
+
+@pytest.mark.parametrize(
+    ("value", "space"),
+    [
+        ("right-anterior-superior", "RAS"),
+        ("RAS", "RAS"),
+        ("left-anterior-superior", "LAS"),
+        ("las", "LAS"),
+        ("Left-Posterior-Superior", "LPS"),
+        ("LPS", "LPS"),
+        ("scanner-xyz", None),
+        ("3D-right-handed", None),
+        ("3D-left-handed", None),
+    ],
+)
+def test_reads_the_space_field(tmp_path: Path, value: str, space: str | None) -> None:
+    path = tmp_path / "scan.nrrd"
+    # Written by hand, as any tool may write it, with a direction matrix that is not the identity.
+    header = f"NRRD0004\ntype: float\ndimension: 3\nsizes: 2 3 4\nspace: {value}\n"
+    header += "space directions: (0,0.5,0) (-2,0,0) (0,0,1.5)\nendian: little\nencoding: raw\n\n"
+    path.write_bytes(header.encode() + _random_data((2, 3, 4)).tobytes(order="F"))
+    volume = read_nrrd(path)
+    assert volume.space == space
+    np.testing.assert_array_equal(volume.directions, [[0, 1, 0], [-1, 0, 0], [0, 0, 1]])
+    np.testing.assert_array_equal(volume.spacing, [0.5, 2.0, 1.5])
+
+
+def test_space_directions_without_a_named_space_have_no_anatomical_frame(tmp_path: Path) -> None:
+    path = tmp_path / "scan.nrrd"
+    nrrd.write(str(path), _random_data(), {"space dimension": 3, "space directions": np.diag(SPACING)})
+    assert read_nrrd(path).space is None
+
+
+def test_a_named_space_without_space_directions_has_no_anatomical_frame(tmp_path: Path) -> None:
+    # Without a direction matrix nothing says where the axes point, whatever the space field says.
+    path = tmp_path / "scan.nrrd"
+    nrrd.write(str(path), _random_data(), {"space": "left-posterior-superior", "spacings": [1.0, 2.0, 3.0]})
+    volume = read_nrrd(path)
+    assert volume.space is None and volume.orientation_code() is None
+    np.testing.assert_array_equal(volume.spacing, [1.0, 2.0, 3.0])
+
+
+@pytest.mark.parametrize(
+    ("space", "fragments"),
+    [
+        ("right-anterior-inferior", ("unknown NRRD space 'right-anterior-inferior'", "left-posterior-superior (LPS)")),
+        ("RAI", ("unknown NRRD space 'RAI'", "right-anterior-superior (RAS)", "scanner-xyz")),
+        ("left-posterior-superior-time", ("space 'left-posterior-superior-time' has a time axis",)),
+        ("LPST", ("space 'LPST' has a time axis",)),
+        ("scanner-xyz-time", ("has a time axis",)),
+    ],
+)
+def test_unknown_or_time_space_is_an_error(tmp_path: Path, space: str, fragments: tuple[str, ...]) -> None:
+    path = tmp_path / "scan.nrrd"
+    header = f"NRRD0004\ntype: float\ndimension: 3\nsizes: 2 2 2\nspace: {space}\n"
+    header += "space directions: (1,0,0) (0,1,0) (0,0,1)\nendian: little\nencoding: raw\n\n"
+    path.write_bytes(header.encode() + bytes(32))
+    with _raises_naming(ValueError, path, *fragments):
+        read_nrrd(path)
+
+
+def test_non_orthogonal_directions_in_a_named_space_are_an_error_naming_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "sheared.nrrd"
+    header = {"space": "right-anterior-superior", "space directions": [[1, 0, 0], [0.2, 1, 0], [0, 0, 1]]}
+    nrrd.write(str(path), _random_data(), header)
+    with _raises_naming(ValueError, path, "not orthonormal", "sheared or skewed grids are not supported"):
+        read_nrrd(path)
 
 
 def test_reads_detached_header(tmp_path: Path) -> None:
@@ -422,6 +537,7 @@ def _write_slice(
     pixel_spacing: tuple[float, float] = (0.8, 0.3),
     slope: float = 0.5,
     intercept: float = -100.0,
+    orientation: tuple[np.ndarray, np.ndarray] = (ROW_DIR, COLUMN_DIR),
 ) -> None:
     pydicom = pytest.importorskip("pydicom", minversion="3.0")
     from pydicom.dataset import Dataset, FileMetaDataset
@@ -438,7 +554,7 @@ def _write_slice(
     dataset.Modality = "CT"
     dataset.SeriesInstanceUID = series
     dataset.ImagePositionPatient = [float(x) for x in position]
-    dataset.ImageOrientationPatient = [float(x) for x in (*ROW_DIR, *COLUMN_DIR)]
+    dataset.ImageOrientationPatient = [float(x) for x in np.concatenate(orientation)]
     dataset.PixelSpacing = list(pixel_spacing)
     dataset.RescaleSlope = slope
     dataset.RescaleIntercept = intercept
@@ -541,3 +657,39 @@ def test_dicom_without_pydicom_asks_for_the_extra(tmp_path: Path, monkeypatch: p
 def test_dicom_missing_directory_is_file_not_found(tmp_path: Path) -> None:
     with _raises_naming(FileNotFoundError, tmp_path / "absent", "no such directory"):
         read_dicom_series(tmp_path / "absent")
+
+
+def test_sagittal_dicom_series_gives_its_slices_as_sagittal_planes(tmp_path: Path) -> None:
+    # A phantom on an LPS grid A[l, p, s] (anisotropic: 1.3 mm between sagittal slices, 0.7 mm in-plane), acquired
+    # sagittally: rows run posterior (+y), columns inferior (-z), so slice l holds pixel[r, c] = A[l, c, S - 1 - r]
+    # with its first pixel at the top (superior end) of the column. The slice normal, row x column, points right.
+    shape, spacing, corner = (7, 6, 5), (1.3, 0.7, 0.7), np.array([-20.0, 10.0, 30.0])
+    phantom = np.random.default_rng(5).integers(0, 3000, size=shape)
+    top = corner + np.array([0.0, 0.0, (shape[2] - 1) * spacing[2]])
+    (tmp_path / "series").mkdir()
+    for x in np.random.default_rng(6).permutation(shape[0]):
+        _write_slice(
+            tmp_path / "series" / f"IM{x:04d}",
+            phantom[x].T[::-1],
+            top + np.array([x * spacing[0], 0.0, 0.0]),
+            pixel_spacing=(0.7, 0.7),
+            orientation=(np.array([0.0, 1.0, 0.0]), np.array([0.0, 0.0, -1.0])),
+        )
+    acquired = read_dicom_series(tmp_path / "series")
+    assert acquired.space == "LPS" and acquired.orientation_code() == "PIR"
+    values = phantom * 0.5 - 100.0  # the series' rescale slope and intercept
+
+    slicer = VolumeSlicer(["axial", "coronal", "sagittal"], [0.0, 12.0], size=(5, 6), pixel_size=0.7)
+    # Sagittal planes run right to left, i.e. by increasing x: plane l is the acquired slice l, pixel for pixel.
+    sagittal = slicer.sample(acquired, "sagittal")
+    np.testing.assert_allclose(sagittal, values[:, :, ::-1].transpose(0, 2, 1), atol=1e-4)
+
+    # The same phantom stored as an axial LPS volume gives the same planes in every view.
+    axial = write_nrrd(Volume.from_array(values, spacing=spacing, origin=corner, space="LPS"), tmp_path / "ax.nrrd")
+    stored = read_nrrd(axial)
+    assert stored.orientation_code() == "LPS"
+    for view in ("axial", "coronal", "sagittal"):
+        for angle in (0.0, 12.0):
+            np.testing.assert_allclose(
+                slicer.sample(acquired, view, angle), slicer.sample(stored, view, angle), rtol=1e-6, atol=1e-3
+            )

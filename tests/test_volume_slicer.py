@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+import warnings
+from pathlib import Path
+
+import nrrd
 import numpy as np
 import pytest
+from PIL import Image
 from scipy.spatial.transform import Rotation
 
 from medgan_aug import VolumeSlicer
-from medgan_aug.data import DEFAULT_VIEWS, ImageFolderDataset, Volume, read_manifest, write_nrrd
+from medgan_aug.data import (
+    DEFAULT_VIEWS,
+    ImageFolderDataset,
+    ViewAxes,
+    Volume,
+    read_manifest,
+    read_volume,
+    write_nrrd,
+)
 
 
 def _physical_grid(shape, spacing):
@@ -342,3 +355,243 @@ def test_plane_masks_are_the_label_sampled_with_nearest_neighbour(view, angle):
         np.testing.assert_array_equal(plane.image > 0.5, plane.mask)
         assert plane.foreground == pytest.approx(plane.mask.mean())
     assert all(p.mask is None for p in slicer.planes(volume))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Views in the patient frame
+
+# LPS components of the directions of each file frame: the frames differ only in the signs of x and y.
+_LPS_SIGNS = {"LPS": np.array([1.0, 1.0, 1.0]), "LAS": np.array([1.0, -1.0, 1.0]), "RAS": np.array([-1.0, -1.0, 1.0])}
+_CORNER = np.array([-3.0, 2.0, 10.0])  # LPS position (mm) of the reference grid's voxel (0, 0, 0)
+
+
+def _blobs(offsets):
+    """Three off-centre ellipsoids of different brightness, mirror-symmetric along no axis: a smooth bump of
+    compact support each, zero near the grid faces. ``offsets`` are LPS mm from the reference corner."""
+    value = np.zeros(offsets.shape[:-1])
+    for centre, radii, level in (
+        ((4.0, 3.0, 5.5), (3.0, 2.0, 2.5), 1.0),
+        ((8.5, 6.0, 3.0), (2.0, 3.5, 1.8), 0.6),
+        ((5.0, 9.0, 8.0), (2.5, 1.5, 2.0), 0.3),
+    ):
+        squared = np.sum(((offsets - np.asarray(centre)) / np.asarray(radii)) ** 2, axis=-1)
+        value += level * np.clip(1.0 - squared, 0.0, None) ** 2
+    return value
+
+
+def _stored(anatomy, order, signs, space, shape, spacing, corner=_CORNER):
+    """The anatomy on one grid of points, stored with index axis m along ``signs[m]`` times LPS axis ``order[m]``,
+    described in ``space``; every voxel's value is computed from its own world position."""
+    eye = np.eye(3)
+    directions = np.array([sign * eye[axis] for axis, sign in zip(order, signs, strict=True)])
+    stored_shape = [shape[axis] for axis in order]
+    stored_spacing = np.array([spacing[axis] for axis in order])
+    # A reversed axis starts at the far face, so the grid holds the same points.
+    origin = corner + sum((shape[a] - 1) * spacing[a] * eye[a] for a, s in zip(order, signs, strict=True) if s < 0)
+    index = np.stack(np.meshgrid(*(np.arange(n) for n in stored_shape), indexing="ij"), axis=-1)
+    world = origin + (index * stored_spacing) @ directions
+    return Volume.from_array(
+        anatomy(world - corner),
+        spacing=stored_spacing,
+        origin=origin * _LPS_SIGNS[space],
+        directions=directions * _LPS_SIGNS[space],
+        space=space,
+    )
+
+
+_SHAPE, _SPACING = (14, 12, 11), (0.9, 1.1, 1.3)
+# (index axes as LPS axes, their signs, the file's frame, the expected axis code)
+_STORAGES = {
+    "RAS, x and y reversed": ((0, 1, 2), (-1, -1, 1), "RAS", "RAS"),
+    "index axes S, L, P": ((2, 0, 1), (1, 1, 1), "LPS", "SLP"),
+    "left-handed, y reversed": ((0, 1, 2), (1, -1, 1), "LPS", "LAS"),
+    "RAS, permuted and z reversed": ((2, 1, 0), (-1, 1, 1), "RAS", "IPL"),
+    "LAS through NRRD": ((1, 2, 0), (-1, 1, -1), "LAS", "ASR"),
+}
+
+
+@pytest.mark.parametrize("tilt_axis", ["rows", "cols"])
+@pytest.mark.parametrize("storage", list(_STORAGES))
+def test_one_anatomy_gives_the_same_planes_whatever_the_storage(tmp_path, storage, tilt_axis):
+    order, signs, space, code = _STORAGES[storage]
+    reference = _stored(_blobs, (0, 1, 2), (1, 1, 1), "LPS", _SHAPE, _SPACING)
+    volume = _stored(_blobs, order, signs, space, _SHAPE, _SPACING)
+    if storage.endswith("NRRD"):
+        volume = read_volume(write_nrrd(volume, tmp_path / "las.nrrd"))
+    assert volume.orientation_code() == code
+    slicer = VolumeSlicer(
+        ["axial", "coronal", "sagittal"],
+        [0.0, 15.0, -10.0],
+        tilt_axis=tilt_axis,
+        size=(20, 22),
+        pixel_size=0.7,
+        noise_margin=2,
+        min_informative=0.05,
+        window=(0.6, 1.2),
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        expected, planes = list(slicer.planes(reference)), list(slicer.planes(volume))
+    assert len(planes) == len(expected) == 3 * (14 + 12 + 11)
+    assert {p.label for p in planes} == {"axial", "coronal", "sagittal", "noise"}
+    for plane, want in zip(planes, expected, strict=True):
+        assert (plane.view, plane.angle, plane.slice_index, plane.num_slices, plane.label, plane.normal) == (
+            want.view,
+            want.angle,
+            want.slice_index,
+            want.num_slices,
+            want.label,
+            want.normal,
+        )
+        assert plane.orientation == code and want.orientation == "LPS" and plane.obliquity == 0.0
+        np.testing.assert_allclose(plane.image, want.image, rtol=0, atol=1e-5)
+    assert max(p.image.max() for p in planes) > 0.5
+
+
+@pytest.mark.parametrize(
+    "storage", [((0, 1, 2), (1, 1, 1), "LPS"), ((0, 1, 2), (-1, -1, 1), "RAS"), ((2, 0, 1), (-1, 1, -1), "LAS")]
+)
+def test_a_left_anterior_superior_marker_shows_where_each_view_puts_it(storage):
+    # Unit voxels, reference corner at the LPS origin, centre (10, 9, 8) mm. A bump at (15, 4, 13) mm: 5 mm to the
+    # patient's left, 5 mm anterior and 5 mm superior of the centre, on a voxel centre.
+    marker = np.array([15.0, 4.0, 13.0])
+
+    def anatomy(offsets):
+        return np.clip(1.0 - np.sum((offsets - marker) ** 2, axis=-1) / 2.0, 0.0, None)
+
+    volume = _stored(anatomy, *storage, (21, 19, 17), (1.0, 1.0, 1.0), corner=np.zeros(3))
+    slicer = VolumeSlicer(["axial", "coronal", "sagittal"], size=(25, 27), pixel_size=1.0)
+    # (slice, row, column) of the marker: the image centre is pixel (12, 13); L, P, S offsets of the marker are +5,
+    # -5, +5 mm. Axial (normal S, down P, across L): superior slice 8 + 5, anterior at the top, the patient's left
+    # on the right. Coronal (P, down I, across L): slice 9 - 5 counting from anterior, superior at the top.
+    # Sagittal (L, down I, across P): slice 10 + 5 counting from the right, anterior on the left.
+    expected = {"axial": (13, 7, 18), "coronal": (4, 7, 18), "sagittal": (15, 7, 8)}
+    for view, where in expected.items():
+        planes = slicer.sample(volume, view)
+        assert np.unravel_index(np.argmax(planes), planes.shape) == where, view
+        assert planes[where] == pytest.approx(1.0)
+
+
+def _index_coronal(data):
+    """Today's coronal planes of unit voxels at 1 mm pixels: normal axis 1, axis 2 reversed down, axis 0 across."""
+    return data.transpose(1, 2, 0)[:, ::-1, :]
+
+
+def test_volume_without_orientation_is_cut_along_index_axes_with_one_warning(tmp_path):
+    data = np.random.default_rng(7).uniform(0, 1, size=(9, 8, 7)).astype(np.float32)
+    paths = [tmp_path / "first.nrrd", tmp_path / "second.nrrd"]
+    for path in paths:
+        # Plain NRRD with spacings only: no space directions, no anatomical frame.
+        nrrd.write(str(path), data, {"spacings": [1.0, 1.0, 1.0]})
+    volume = read_volume(paths[0])
+    assert volume.space is None and volume.orientation_code() is None
+    slicer = VolumeSlicer(["coronal", "axis0"], size=(7, 9), pixel_size=1.0, window=(0.5, 1.0))
+    with pytest.warns(UserWarning) as record:
+        np.testing.assert_allclose(slicer.sample(volume, "coronal"), _index_coronal(data), atol=1e-6)
+        out = slicer.write(paths, tmp_path / "out", progress=False)
+        list(slicer.planes(Volume.from_array(data)))
+    assert len(record) == 1
+    message = str(record[0].message)
+    assert str(paths[0]) in message and "coronal" in message and 'orientation="index"' in message
+    rows = read_manifest(out / "manifest.csv")
+    assert {(r["view"], r["orientation"], r["normal"], r["obliquity"]) for r in rows} == {
+        ("coronal", "", "+axis1", ""),
+        ("axis0", "", "+axis0", ""),
+    }
+
+    index = VolumeSlicer(["coronal", "axis0"], size=(7, 9), pixel_size=1.0, orientation="index")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for view in ("coronal", "axis0"):
+            np.testing.assert_array_equal(index.sample(volume, view), slicer.sample(volume, view))
+        list(index.planes(Volume.from_array(data)))
+
+
+def test_index_orientation_and_explicit_view_axes_ignore_the_directions():
+    # RAS identity: anatomically the coronal planes run backwards and mirrored; index views do not care.
+    data = np.random.default_rng(8).uniform(0, 1, size=(9, 8, 7))
+    volume = Volume.from_array(data, space="RAS")
+    index = VolumeSlicer(["coronal"], size=(7, 9), pixel_size=1.0, orientation="index")
+    np.testing.assert_allclose(index.sample(volume, "coronal"), _index_coronal(data), atol=1e-6)
+    anatomical = VolumeSlicer(["coronal"], size=(7, 9), pixel_size=1.0)
+    np.testing.assert_allclose(anatomical.sample(volume, "coronal"), _index_coronal(data)[::-1, :, ::-1], atol=1e-6)
+    mapped = VolumeSlicer(["coronal", "axial"], size=(7, 9), pixel_size=1.0, view_axes={"coronal": ViewAxes(1, 2, 0)})
+    np.testing.assert_allclose(mapped.sample(volume, "coronal"), data.transpose(1, 2, 0), atol=1e-6)
+    first = {p.view: p for p in mapped.planes(volume)}
+    assert (first["coronal"].normal, first["coronal"].obliquity) == ("+axis1", None)
+    assert (first["axial"].normal, first["axial"].obliquity, first["axial"].orientation) == ("S", 0.0, "RAS")
+    with pytest.raises(ValueError, match="orientation must be one of"):
+        VolumeSlicer(orientation="patient")  # type: ignore[arg-type]
+
+
+def _turned(degrees, source="<array>"):
+    """An LPS volume whose index axes are turned by ``degrees`` about the superior axis."""
+    directions = Rotation.from_euler("z", degrees, degrees=True).apply(np.eye(3))
+    return Volume.from_array(
+        _phantom().data, spacing=(1.0, 1.2, 0.9), directions=directions, space="LPS", source=source
+    )
+
+
+def test_oblique_volumes_are_cut_up_to_the_limit_and_refused_beyond(tmp_path):
+    slicer = VolumeSlicer(["coronal", "axis2"], [-10.0, 0.0], size=8)
+    out = slicer.write([_turned(20.0)], tmp_path / "out", progress=False)
+    rows = read_manifest(out / "manifest.csv")
+    assert len(rows) == 2 * (20 + 18)
+    for row in rows:
+        if row["view"] == "coronal":
+            # Tilted planes keep the untilted view's normal; the tilt is in the angle column.
+            assert (row["orientation"], row["normal"], row["obliquity"]) == ("LPS", "P", "20.0")
+        else:
+            assert (row["orientation"], row["normal"], row["obliquity"]) == ("LPS", "+axis2", "")
+
+    path = write_nrrd(_turned(40.0), tmp_path / "turned.nrrd")
+    with pytest.raises(ValueError, match=r"turned\.nrrd: .*40\.0 degrees from the patient axes.*orientation=\"index\""):
+        slicer.write([path], tmp_path / "refused", progress=False)
+    assert not (tmp_path / "refused").exists()
+    # Knowingly along the index axes: accepted, and no obliquity is claimed.
+    rows = read_manifest(
+        VolumeSlicer(["coronal"], size=8, orientation="index").write([path], tmp_path / "index", progress=False)
+        / "manifest.csv"
+    )
+    assert {(r["orientation"], r["normal"], r["obliquity"]) for r in rows} == {("LPS", "+axis1", "")}
+
+
+def test_cli_slices_in_the_patient_frame_or_along_index_axes(tmp_path, capsys):
+    from medgan_aug.cli import main
+
+    lps = write_nrrd(_stored(_blobs, (0, 1, 2), (1, 1, 1), "LPS", _SHAPE, _SPACING), tmp_path / "lps.nrrd")
+    ras = write_nrrd(_stored(_blobs, (0, 1, 2), (-1, -1, 1), "RAS", _SHAPE, _SPACING), tmp_path / "ras.nrrd")
+    common = [str(lps), str(ras), "--views", "axial,sagittal", "--size", "16", "--bits", "16", "--no-progress"]
+    # The default is the patient frame.
+    assert main(["slice", *common, "--out", str(tmp_path / "anatomical")]) == 0
+    assert main(["slice", *common, "--out", str(tmp_path / "index"), "--orientation", "index"]) == 0
+    columns, images = {}, {}
+    for mode in ("anatomical", "index"):
+        for row in read_manifest(tmp_path / mode / "manifest.csv"):
+            name = Path(row["source"]).stem
+            columns.setdefault(mode, set()).add(
+                (name, row["view"], row["orientation"], row["normal"], row["obliquity"])
+            )
+            image = Image.open(tmp_path / mode / row["file"])
+            images[mode, name, row["view"], row["slice_index"]] = np.asarray(image, dtype=np.float64)
+    assert columns["anatomical"] == {
+        (name, view, name.upper(), normal, "0.0")
+        for name in ("lps", "ras")
+        for view, normal in (("axial", "S"), ("sagittal", "L"))
+    }
+    assert columns["index"] == {
+        (name, view, name.upper(), normal, "")
+        for name in ("lps", "ras")
+        for view, normal in (("axial", "+axis2"), ("sagittal", "+axis0"))
+    }
+    # In the patient frame both files give the same planes; along index axes the RAS file's are mirrored.
+    for slice_index in ("2", "4", "6"):
+        anatomical = [images["anatomical", name, "axial", slice_index] for name in ("lps", "ras")]
+        index = [images["index", name, "axial", slice_index] for name in ("lps", "ras")]
+        assert np.abs(anatomical[0] - anatomical[1]).max() <= 2
+        assert np.abs(index[0] - index[1][::-1, ::-1]).max() <= 2
+        assert np.abs(index[0] - index[1]).max() > 1000
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_:
+        main(["slice", *common, "--out", str(tmp_path / "bad"), "--orientation", "patient"])
+    assert exit_.value.code == 2 and "--orientation" in capsys.readouterr().err

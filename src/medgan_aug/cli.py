@@ -422,6 +422,7 @@ def _slice(args: argparse.Namespace) -> int:
             pad=args.pad,
             min_foreground=args.min_foreground,
             view_axes=_parse_view_axes(args.view_axes),
+            orientation=args.orientation,
         )
         if args.write_masks and args.mask_suffix is None:
             raise ValueError("--write-masks needs the label volumes: give --mask-suffix")
@@ -460,7 +461,7 @@ def _slice(args: argparse.Namespace) -> int:
 def _add_slice_parser(commands: argparse._SubParsersAction) -> None:
     from .data.planes import TILT_AXES
     from .data.tiling import PAD_MODES
-    from .data.volume_slicer import INTERPOLATION_ORDERS
+    from .data.volume_slicer import INTERPOLATION_ORDERS, ORIENTATIONS
 
     slice_ = commands.add_parser(
         "slice",
@@ -508,6 +509,14 @@ def _add_slice_parser(commands: argparse._SubParsersAction) -> None:
         action="append",
         default=[],
         help="map a view to index axes: NAME=NORMAL,ROWS,COLS[,flip_rows][,flip_cols] (repeatable)",
+    )
+    slice_.add_argument(
+        "--orientation",
+        default="anatomical",
+        choices=ORIENTATIONS,
+        help="anatomical (default): axial/coronal/sagittal in the patient frame of each volume's direction matrix, "
+        "whatever its axis order; volumes more than 30 degrees oblique are refused and files without orientation "
+        "are cut along index axes with a warning. index: those views are index axes (axial = normal along axis 2)",
     )
     slice_.add_argument("--bits", type=int, default=8, choices=[8, 16], help="PNG bit depth")
     slice_.add_argument("--rgb", action="store_true", help="write 3-channel images")

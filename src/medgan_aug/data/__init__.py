@@ -8,7 +8,8 @@
 :class:`Volume` holds a 3-D scalar image with its geometry; :func:`read_volume` reads one from NRRD
 (:func:`read_nrrd`) or a DICOM series directory (:func:`read_dicom_series`), :func:`write_nrrd` writes it.
 :class:`VolumeSlicer` cuts labelled 2-D planes (named views, oblique tilts, tiles) out of volumes, laid out in
-physical space by :func:`plane_stack`.
+physical space by :func:`plane_stack`; axial, coronal and sagittal are found in the patient frame by
+:func:`anatomical_view_axes`.
 :func:`synthesize` writes generated images from a :func:`load_generator` checkpoint, keeping sibling sets' seeds
 apart; :func:`mix_datasets` indexes real and synthetic images at a chosen ratio.
 :class:`PairedImageFolderDataset` serves images with their binary label masks as extra channels (from an image
@@ -21,27 +22,47 @@ from .images import IMAGE_EXTENSIONS, RESIZE_MODES, ResizeMode, image_channels, 
 from .intensity import IntensityWindow, encode_pixels
 from .mixing import MixReport, mix_datasets, read_index
 from .paired import PairedImageFolderDataset, split_masks
-from .planes import DEFAULT_VIEWS, TILT_AXES, PlaneStack, TiltAxis, ViewAxes, parse_angles, plane_stack
+from .planes import (
+    ANATOMICAL_VIEWS,
+    DEFAULT_VIEWS,
+    MAX_OBLIQUITY_DEGREES,
+    PATIENT_SPACES,
+    TILT_AXES,
+    AnatomicalView,
+    PlaneStack,
+    TiltAxis,
+    ViewAxes,
+    anatomical_view_axes,
+    orientation_code,
+    parse_angles,
+    plane_stack,
+)
 from .prepare import prepare_images, read_image_raw
 from .synthetic import checkpoint_hash, load_generator, synthesize
 from .tiling import PAD_MODES, PadMode, Tile, tile_grid, tile_image
 from .volume import Volume, read_dicom_series, read_nrrd, read_volume, write_nrrd
-from .volume_slicer import INTERPOLATION_ORDERS, SlicedPlane, VolumeSlicer
+from .volume_slicer import INTERPOLATION_ORDERS, ORIENTATIONS, Orientation, SlicedPlane, VolumeSlicer
 
 __all__ = [
+    "ANATOMICAL_VIEWS",
     "DEFAULT_VIEWS",
     "IMAGE_EXTENSIONS",
     "INTERPOLATION_ORDERS",
     "LABEL_SOURCES",
+    "MAX_OBLIQUITY_DEGREES",
+    "ORIENTATIONS",
     "PAD_MODES",
+    "PATIENT_SPACES",
     "RESIZE_MODES",
     "SPLITS",
     "TILT_AXES",
+    "AnatomicalView",
     "DatasetWriter",
     "ImageFolderDataset",
     "IntensityWindow",
     "LabelSource",
     "MixReport",
+    "Orientation",
     "PadMode",
     "PairedImageFolderDataset",
     "PlaneStack",
@@ -52,6 +73,7 @@ __all__ = [
     "ViewAxes",
     "Volume",
     "VolumeSlicer",
+    "anatomical_view_axes",
     "checkpoint_hash",
     "encode_pixels",
     "image_channels",
@@ -59,6 +81,7 @@ __all__ = [
     "load_image",
     "mask_folder",
     "mix_datasets",
+    "orientation_code",
     "paired_images_folder",
     "parse_angles",
     "plane_stack",

@@ -3,6 +3,10 @@
 Geometry is computed in the volume's own physical frame: millimetres along its three index axes, which
 :class:`~medgan_aug.data.Volume` guarantees to be orthogonal. A plane laid out in millimetres there is undistorted
 whatever the voxel spacing, and :func:`plane_stack` converts it to the voxel-index coordinates the sampler needs.
+
+The anatomical views (:data:`ANATOMICAL_VIEWS`) are defined in the patient frame. :func:`anatomical_view_axes` maps
+them onto a volume's index axes through its direction matrix, so that the same anatomy gives the same planes
+whatever the order and sense in which a file stores its axes.
 """
 
 from __future__ import annotations
@@ -13,13 +17,20 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
+import numpy.typing as npt
 
 __all__ = [
+    "ANATOMICAL_VIEWS",
     "DEFAULT_VIEWS",
+    "MAX_OBLIQUITY_DEGREES",
+    "PATIENT_SPACES",
     "TILT_AXES",
+    "AnatomicalView",
     "PlaneStack",
     "TiltAxis",
     "ViewAxes",
+    "anatomical_view_axes",
+    "orientation_code",
     "parse_angles",
     "plane_stack",
     "resolve_views",
@@ -31,6 +42,17 @@ TILT_AXES: tuple[str, ...] = ("rows", "cols")
 
 # Tilts of +-90 degrees turn a view into another one; clinical oblique sweeps stay well inside.
 MAX_TILT_DEGREES = 90.0
+
+PATIENT_SPACES: tuple[str, ...] = ("RAS", "LAS", "LPS")
+"""Anatomical world frames, named by the patient directions their x, y and z axes point to."""
+
+MAX_OBLIQUITY_DEGREES = 30.0
+"""Largest angle between a patient axis and the nearest index axis of a volume whose anatomical views are cut along
+its index axes; more oblique volumes are refused by :func:`anatomical_view_axes`."""
+
+_OPPOSITE = {"L": "R", "R": "L", "A": "P", "P": "A", "S": "I", "I": "S"}
+# The LPS axis (0, 1, 2) each patient direction lies on.
+_PATIENT_AXIS = {"L": 0, "R": 0, "P": 1, "A": 1, "S": 2, "I": 2}
 
 
 @dataclass(frozen=True)
@@ -48,6 +70,9 @@ class ViewAxes:
     flip_rows, flip_cols : bool
         Run the image's rows (or columns) from the high end of their axis to the low end, e.g. so that
         superior is at the top of a coronal image when the axis points up.
+    flip_normal : bool
+        Stack the slices from the high end of the normal axis to the low end, so that slice ``k`` is the same
+        physical plane whichever way a file stores that axis.
     """
 
     normal: int
@@ -55,6 +80,7 @@ class ViewAxes:
     cols: int
     flip_rows: bool = False
     flip_cols: bool = False
+    flip_normal: bool = False
 
     def __post_init__(self) -> None:
         if sorted((self.normal, self.rows, self.cols)) != [0, 1, 2]:
@@ -72,8 +98,161 @@ DEFAULT_VIEWS: dict[str, ViewAxes] = {
     "axis1": ViewAxes(normal=1, rows=0, cols=2),
     "axis2": ViewAxes(normal=2, rows=0, cols=1),
 }
-"""Views known by name. Axial/coronal/sagittal assume an RAS- or LPS-like axis order (x, y, z); scanners that store
-their axes differently are mapped with ``view_axes``; ``axisK`` slices along index axis K whatever it means."""
+"""Views known by name, on index axes. ``axisK`` slices along index axis K whatever it means. Axial, coronal and
+sagittal here are the :data:`ANATOMICAL_VIEWS` of a volume stored in LPS order with identity directions; they are
+used as they stand for volumes without an anatomical orientation and with ``VolumeSlicer(orientation="index")``;
+otherwise the slicer takes them from :func:`anatomical_view_axes`, through the volume's direction matrix."""
+
+
+@dataclass(frozen=True)
+class AnatomicalView:
+    """A view in the patient frame, each axis named by the patient direction it points to.
+
+    Directions are ``L``, ``R`` (left, right), ``A``, ``P`` (anterior, posterior), ``S``, ``I`` (superior,
+    inferior); the three must lie on the three different patient axes.
+
+    Parameters
+    ----------
+    normal : str
+        Direction of increasing slice index.
+    down : str
+        Direction down the image.
+    across : str
+        Direction across the image, from its left edge to its right.
+    """
+
+    normal: str
+    down: str
+    across: str
+
+    def __post_init__(self) -> None:
+        axes = sorted(_PATIENT_AXIS.get(letter, -1) for letter in (self.normal, self.down, self.across))
+        if axes != [0, 1, 2]:
+            raise ValueError(
+                f"normal, down and across must be patient directions (L, R, A, P, S, I) on three different axes, "
+                f"got {self.normal!r}, {self.down!r}, {self.across!r}"
+            )
+
+
+ANATOMICAL_VIEWS: dict[str, AnatomicalView] = {
+    "axial": AnatomicalView(normal="S", down="P", across="L"),
+    "coronal": AnatomicalView(normal="P", down="I", across="L"),
+    "sagittal": AnatomicalView(normal="L", down="I", across="P"),
+}
+"""The views in the patient frame, in the radiological display convention: axial images have anterior at the top
+and the patient's right on the image's left; coronal images superior at the top and the patient's right on the
+left; sagittal images superior at the top and anterior on the left. Slices run inferior to superior, anterior to
+posterior and right to left."""
+
+
+def _check_space(space: str) -> None:
+    if space not in PATIENT_SPACES:
+        raise ValueError(f"space must be one of {', '.join(PATIENT_SPACES)}, got {space!r}")
+
+
+def _direction_matrix(directions: npt.ArrayLike) -> np.ndarray:
+    matrix = np.array(directions, dtype=np.float64)
+    if matrix.shape != (3, 3) or not np.isfinite(matrix).all():
+        raise ValueError(f"directions must be a finite 3 x 3 matrix, got {matrix.tolist()}")
+    norms = np.linalg.norm(matrix, axis=1)
+    if not norms.all():
+        raise ValueError(f"directions has a zero row: {matrix.tolist()}")
+    return matrix / norms[:, None]
+
+
+def _patient_vector(letter: str, space: str) -> np.ndarray:
+    """Unit world vector, in the frame ``space``, pointing to the patient direction ``letter``."""
+    vector = np.zeros(3)
+    for axis, name in enumerate(space):
+        if name == letter:
+            vector[axis] = 1.0
+        elif name == _OPPOSITE[letter]:
+            vector[axis] = -1.0
+    return vector
+
+
+def orientation_code(directions: npt.ArrayLike, space: str) -> str:
+    """The axis code of a grid: for each index axis, the patient direction it points to most (e.g. ``"LPI"``).
+
+    Parameters
+    ----------
+    directions : array_like
+        ``(3, 3)``; row ``k`` is the world direction of index axis ``k`` in the frame ``space``.
+    space : {"RAS", "LAS", "LPS"}
+        The world frame.
+
+    Returns
+    -------
+    str
+        Three letters from ``L``/``R``, ``A``/``P``, ``S``/``I``, as nibabel's axis codes; an axis exactly
+        between two patient axes takes the first in the frame's x, y, z order.
+    """
+    matrix = _direction_matrix(directions)
+    _check_space(space)
+    letters = []
+    for row in matrix:
+        axis = int(np.argmax(np.abs(row)))
+        letters.append(space[axis] if row[axis] > 0 else _OPPOSITE[space[axis]])
+    return "".join(letters)
+
+
+def _snap(matrix: np.ndarray, letter: str, space: str) -> tuple[int, bool, float]:
+    """Index axis nearest to the patient direction ``letter``, whether it points the other way, and the angle."""
+    components = matrix @ _patient_vector(letter, space)
+    axis = int(np.argmax(np.abs(components)))
+    cosine = min(abs(float(components[axis])) / float(np.linalg.norm(components)), 1.0)
+    return axis, bool(components[axis] < 0), math.degrees(math.acos(cosine))
+
+
+def anatomical_view_axes(
+    directions: npt.ArrayLike, space: str, *, source: str = "<array>"
+) -> tuple[dict[str, ViewAxes], float]:
+    """Map the :data:`ANATOMICAL_VIEWS` onto the index axes of a volume.
+
+    Each patient axis is snapped to the index axis nearest to it; the planes are then cut along index axes, with
+    flips chosen so that the images and the slice order follow the patient directions of the view.
+
+    Parameters
+    ----------
+    directions : array_like
+        ``(3, 3)``; row ``k`` is the world direction of index axis ``k``
+        (:attr:`~medgan_aug.data.Volume.directions`).
+    space : {"RAS", "LAS", "LPS"}
+        The world frame of ``directions`` (:attr:`~medgan_aug.data.Volume.space`).
+    source : str, optional
+        Name of the volume in error messages.
+
+    Returns
+    -------
+    views : dict of str to ViewAxes
+        ``"axial"``, ``"coronal"`` and ``"sagittal"`` on the volume's index axes.
+    obliquity : float
+        Largest angle in degrees between a patient axis and the index axis it was snapped to.
+
+    Raises
+    ------
+    ValueError
+        If the obliquity exceeds :data:`MAX_OBLIQUITY_DEGREES`: the index-axis planes would then be far from
+        the views they are named after.
+    """
+    matrix = _direction_matrix(directions)
+    _check_space(space)
+    obliquity = max(_snap(matrix, letter, space)[2] for letter in "LPS")
+    if obliquity > MAX_OBLIQUITY_DEGREES:
+        raise ValueError(
+            f"{source}: the volume's axes are {obliquity:.1f} degrees from the patient axes (orientation "
+            f"{orientation_code(matrix, space)} in {space}), more than the {MAX_OBLIQUITY_DEGREES:g} degrees up to "
+            "which axial, coronal and sagittal planes are cut along the index axes: resample the volume onto a grid "
+            'aligned with the patient axes, or slice along the index axes knowingly with orientation="index" '
+            "(--orientation index)"
+        )
+    views = {}
+    for name, view in ANATOMICAL_VIEWS.items():
+        normal, flip_normal, _ = _snap(matrix, view.normal, space)
+        rows, flip_rows, _ = _snap(matrix, view.down, space)
+        cols, flip_cols, _ = _snap(matrix, view.across, space)
+        views[name] = ViewAxes(normal, rows, cols, flip_rows=flip_rows, flip_cols=flip_cols, flip_normal=flip_normal)
+    return views, obliquity
 
 
 def resolve_views(views: Sequence[str], view_axes: Mapping[str, ViewAxes] | None = None) -> dict[str, ViewAxes]:
@@ -160,7 +339,7 @@ def _tilted_frame(axes: ViewAxes, angle: float, tilt_axis: TiltAxis) -> tuple[np
     eye = np.eye(3)
     down = eye[axes.rows] * (-1.0 if axes.flip_rows else 1.0)
     across = eye[axes.cols] * (-1.0 if axes.flip_cols else 1.0)
-    normal = eye[axes.normal]
+    normal = eye[axes.normal] * (-1.0 if axes.flip_normal else 1.0)
     c, s = math.cos(math.radians(angle)), math.sin(math.radians(angle))
     if tilt_axis == "rows":
         # Rotating about the image's vertical axis swings the horizontal axis towards the normal.
@@ -192,8 +371,9 @@ def plane_stack(
     """Lay out the slices of one view, tilted by ``angle`` about an in-plane axis, through the volume's centre.
 
     Slice ``k`` of ``n`` (``n`` = the volume's size along the view's normal axis) lies at
-    ``(k - (n - 1) / 2) * slice_spacing`` mm from the centre along the tilted normal, so every tilt has the same
-    slice sequence as the untilted view, and image pixel ``(i, j)`` of an ``H x W`` image at
+    ``(k - (n - 1) / 2) * slice_spacing`` mm from the centre along the tilted normal (which points to the low end
+    of the normal axis with ``axes.flip_normal``), so every tilt has the same slice sequence as the untilted view,
+    and image pixel ``(i, j)`` of an ``H x W`` image at
     ``(i - (H - 1) / 2) * pixel_size`` down and ``(j - (W - 1) / 2) * pixel_size`` across from the slice's centre.
 
     Parameters

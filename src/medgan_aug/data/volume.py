@@ -12,6 +12,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .._files import atomic_write
+from .planes import PATIENT_SPACES, orientation_code
 
 __all__ = ["Volume", "read_dicom_series", "read_nrrd", "read_volume", "write_nrrd"]
 
@@ -24,6 +25,20 @@ _SLICE_SPACING_TOLERANCE = 0.01
 # Axis kinds a NRRD volume may have: "???" and "none" are the format's "unknown"; a "time" axis is not in mm.
 _SPATIAL_KINDS = frozenset({"domain", "space", "???", "none"})
 _DICOM_INSTALL_HINT = 'reading DICOM series needs pydicom: pip install "medgan-aug[dicom]"'
+
+# NRRD names of the anatomical world frames, and the names the reader accepts (long or short, in any case).
+_NRRD_SPACE_NAMES = {
+    "RAS": "right-anterior-superior",
+    "LAS": "left-anterior-superior",
+    "LPS": "left-posterior-superior",
+}
+_NRRD_SPACES = {name: code for code, long in _NRRD_SPACE_NAMES.items() for name in (long, code.lower())}
+# 3-D NRRD frames without an anatomical meaning, and the 4-D ones that add a time axis.
+_NRRD_PLAIN_SPACES = ("scanner-xyz", "3D-right-handed", "3D-left-handed")
+_NRRD_TIME_SPACES = frozenset(
+    {f"{name}-time" for name in (*_NRRD_SPACE_NAMES.values(), *(plain.lower() for plain in _NRRD_PLAIN_SPACES))}
+    | {"rast", "last", "lpst"}
+)
 
 
 def _read_only(array: np.ndarray) -> np.ndarray:
@@ -49,7 +64,7 @@ class Volume:
 
     World coordinates (mm) of the voxel with index ``i`` are
     ``origin + sum_k i[k] * spacing[k] * directions[k]``; they are in the frame of the file the volume came
-    from (NRRD ``space``, or the DICOM patient frame LPS).
+    from (NRRD ``space``, or the DICOM patient frame LPS), named by ``space`` when it is an anatomical one.
 
     Parameters
     ----------
@@ -66,11 +81,14 @@ class Volume:
         ``(3,)`` world position of voxel ``(0, 0, 0)``.
     source : str
         File the volume was read from, or ``"<array>"``; error messages name it.
+    space : {"RAS", "LAS", "LPS"} or None
+        The anatomical world frame: the patient directions the world x, y and z axes point to. None when the
+        frame is unknown or not anatomical; the volume's axes then have no patient meaning.
 
     Raises
     ------
     ValueError
-        If the data is not a finite 3-D real array or the geometry is invalid.
+        If the data is not a finite 3-D real array, the geometry is invalid or ``space`` is not one of the codes.
     """
 
     data: np.ndarray
@@ -78,6 +96,7 @@ class Volume:
     directions: np.ndarray
     origin: np.ndarray
     source: str
+    space: str | None = None
 
     def __post_init__(self) -> None:
         source = str(self.source)
@@ -93,11 +112,13 @@ class Volume:
 
         object.__setattr__(self, "directions", _read_only(_check_directions(self.directions, source)))
         object.__setattr__(self, "origin", _read_only(_vector3(self.origin, "origin", source)))
+        if self.space is not None and self.space not in PATIENT_SPACES:
+            raise ValueError(f"{source}: space must be one of {', '.join(PATIENT_SPACES)} or None, got {self.space!r}")
 
     def __repr__(self) -> str:
         return (
             f"Volume(shape={self.shape}, spacing={tuple(self.spacing.tolist())}, "
-            f"origin={tuple(self.origin.tolist())}, source={self.source!r})"
+            f"origin={tuple(self.origin.tolist())}, space={self.space!r}, source={self.source!r})"
         )
 
     @classmethod
@@ -108,6 +129,7 @@ class Volume:
         origin: npt.ArrayLike = (0.0, 0.0, 0.0),
         directions: npt.ArrayLike | None = None,
         source: str = "<array>",
+        space: str | None = None,
     ) -> Volume:
         """Wrap a 3-D array as a volume.
 
@@ -123,6 +145,8 @@ class Volume:
             ``(3, 3)`` rows of unit world directions of the index axes; the identity if omitted.
         source : str, optional
             Name used in error messages.
+        space : {"RAS", "LAS", "LPS"}, optional
+            The anatomical frame of ``origin`` and ``directions``; None (the default) for none.
 
         Returns
         -------
@@ -131,13 +155,23 @@ class Volume:
         """
         if directions is None:
             directions = np.eye(3)
-        return cls(data=array, spacing=spacing, directions=directions, origin=origin, source=source)
+        return cls(data=array, spacing=spacing, directions=directions, origin=origin, source=source, space=space)
 
     @property
     def shape(self) -> tuple[int, int, int]:
         """Number of voxels along each index axis."""
         n0, n1, n2 = self.data.shape
         return n0, n1, n2
+
+    def orientation_code(self) -> str | None:
+        """The patient direction each index axis points to most, e.g. ``"RAS"`` or ``"LPI"`` (nibabel's axis codes).
+
+        Returns
+        -------
+        str or None
+            Three letters from ``L``/``R``, ``A``/``P``, ``S``/``I``; None when ``space`` is None.
+        """
+        return None if self.space is None else orientation_code(self.directions, self.space)
 
     def index_to_world(self) -> np.ndarray:
         """Return the ``4 x 4`` affine mapping homogeneous index coordinates to world coordinates (mm).
@@ -250,7 +284,23 @@ def _unreadable(path: Path, error: BaseException) -> ValueError:
     return ValueError(f"{path}: cannot read NRRD: {reason}")
 
 
-def _nrrd_geometry(header: dict[str, Any], path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _nrrd_space(header: dict[str, Any], path: Path) -> str | None:
+    """The anatomical frame named by the header's ``space`` field, None for a non-anatomical or missing one."""
+    if "space" not in header:
+        return None
+    value = str(header["space"])
+    name = value.strip().lower()
+    if name in _NRRD_SPACES:
+        return _NRRD_SPACES[name]
+    if name in (plain.lower() for plain in _NRRD_PLAIN_SPACES):
+        return None
+    if name in _NRRD_TIME_SPACES:
+        raise ValueError(f"{path}: space {value!r} has a time axis: a 3-D scalar volume in a 3-D space is required")
+    known = [f"{long} ({code})" for code, long in _NRRD_SPACE_NAMES.items()] + list(_NRRD_PLAIN_SPACES)
+    raise ValueError(f"{path}: unknown NRRD space {value!r}; the reader knows {', '.join(known)}")
+
+
+def _nrrd_geometry(header: dict[str, Any], path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, str | None]:
     sizes = tuple(int(size) for size in header["sizes"])
     if int(header.get("dimension", len(sizes))) != len(sizes):
         raise ValueError(f"{path}: cannot read NRRD: dimension {header['dimension']} but {len(sizes)} sizes")
@@ -264,6 +314,7 @@ def _nrrd_geometry(header: dict[str, Any], path: Path) -> tuple[np.ndarray, np.n
     if len(sizes) != 3 or non_spatial:
         detail = f" with non-spatial axes {sorted(non_spatial)} (vector, colour or time)" if non_spatial else ""
         raise ValueError(f"{path}: {len(sizes)}-D data of sizes {sizes}{detail}: a 3-D scalar volume is required")
+    space = _nrrd_space(header, path)
     units = [str(unit) for unit in header.get("space units", [])]
     if any(unit not in ("mm", "") for unit in units):
         raise ValueError(f"{path}: space units {units}: only mm is supported")
@@ -273,16 +324,21 @@ def _nrrd_geometry(header: dict[str, Any], path: Path) -> tuple[np.ndarray, np.n
         if rows.shape != (3, 3):
             raise ValueError(f"{path}: space directions of a {rows.shape[1]}-D space: a 3-D space is required")
         # Volume rejects a zero-length axis (spacing 0) and normalises the rows.
-        return np.linalg.norm(rows, axis=1), rows, origin
-    return header.get("spacings", np.ones(3)), np.eye(3), origin
+        return np.linalg.norm(rows, axis=1), rows, origin, space
+    # Without space directions nothing ties the axes to the patient, whatever the space field says.
+    return header.get("spacings", np.ones(3)), np.eye(3), origin, None
 
 
 def read_nrrd(path: str | os.PathLike[str]) -> Volume:
     """Read a 3-D scalar NRRD file with attached (``.nrrd``) or detached (``.nhdr`` + data file) data.
 
     Geometry comes from ``space directions`` (spacing = vector lengths, directions = unit vectors) and
-    ``space origin``; without space directions, from ``spacings`` with identity directions. All NRRD
-    scalar types, both endiannesses and the raw, ascii, gzip and bzip2 encodings are read (through pynrrd).
+    ``space origin``; without space directions, from ``spacings`` with identity directions. The ``space`` field
+    (any case) gives :attr:`~medgan_aug.data.Volume.space`: ``right-anterior-superior``/``RAS``,
+    ``left-anterior-superior``/``LAS`` and ``left-posterior-superior``/``LPS`` name the anatomical frames;
+    ``scanner-xyz``, ``3D-right-handed`` and ``3D-left-handed``, a header with ``space dimension`` instead, and any
+    file without space directions (so without a direction matrix) give None. All NRRD scalar types, both
+    endiannesses and the raw, ascii, gzip and bzip2 encodings are read (through pynrrd).
 
     Parameters
     ----------
@@ -300,7 +356,8 @@ def read_nrrd(path: str | os.PathLike[str]) -> Volume:
         If ``path`` does not exist.
     ValueError
         If the file is truncated or corrupt, its detached data file is missing, it does not hold a 3-D scalar
-        volume, or its geometry is invalid.
+        volume, its ``space`` is unknown or has a time axis, or its geometry is invalid (such as non-orthogonal
+        space directions).
     """
     path = Path(path)
     try:
@@ -322,7 +379,7 @@ def _read_nrrd_file(file: BinaryIO, path: Path) -> Volume:
     if "sizes" not in header:
         raise ValueError(f"{path}: cannot read NRRD: the header has no sizes field")
     # Checked before the data is read, so that vector or 4-D files fail fast and with the reason.
-    spacing, directions, origin = _nrrd_geometry(header, path)
+    spacing, directions, origin, space = _nrrd_geometry(header, path)
     try:
         data = nrrd.read_data(header, file, str(path), index_order="F")
     except Exception as error:
@@ -331,15 +388,15 @@ def _read_nrrd_file(file: BinaryIO, path: Path) -> Volume:
     expected = tuple(int(size) for size in header["sizes"])
     if data.shape != expected:
         raise ValueError(f"{path}: cannot read NRRD: data of shape {data.shape}, the header's sizes are {expected}")
-    return Volume(data=data, spacing=spacing, directions=directions, origin=origin, source=str(path))
+    return Volume(data=data, spacing=spacing, directions=directions, origin=origin, source=str(path), space=space)
 
 
 def write_nrrd(volume: Volume, path: str | os.PathLike[str], *, encoding: Literal["gzip", "raw"] = "gzip") -> Path:
     """Write a volume to a ``.nrrd`` file with attached float32 data, atomically.
 
-    The header holds ``space dimension: 3``, ``space directions`` (``spacing[k] * directions[k]`` per axis)
-    and ``space origin``, so :func:`read_nrrd` gives back the same data (bit-exact) and geometry. The name of
-    the world frame (the ``space`` field of a file read earlier, such as LPS) is not written.
+    The header holds ``space`` (such as ``left-posterior-superior``; ``space dimension: 3`` when
+    :attr:`~medgan_aug.data.Volume.space` is None), ``space directions`` (``spacing[k] * directions[k]`` per axis)
+    and ``space origin``, so :func:`read_nrrd` gives back the same data (bit-exact), geometry and frame.
 
     Parameters
     ----------
@@ -361,10 +418,12 @@ def write_nrrd(volume: Volume, path: str | os.PathLike[str], *, encoding: Litera
     path = Path(path)
     if path.suffix.lower() != ".nrrd":
         raise ValueError(f"{path}: write_nrrd writes header and data in one file: the name must end in .nrrd")
+    # NRRD allows either a named space or a bare space dimension, not both.
+    space = {"space dimension": 3} if volume.space is None else {"space": _NRRD_SPACE_NAMES[volume.space]}
     header = {
         "encoding": encoding,
         "kinds": ["domain", "domain", "domain"],
-        "space dimension": 3,
+        **space,
         "space directions": volume.directions * volume.spacing[:, None],
         "space origin": volume.origin,
     }
@@ -428,7 +487,7 @@ def read_dicom_series(directory: str | os.PathLike[str]) -> Volume:
         ``data[c, r, s]`` is column ``c``, row ``r`` of slice ``s``: index axis 0 runs along the image rows'
         direction (x), axis 1 along the columns' (y), axis 2 along the slice normal, as in ITK and NRRD.
         ``spacing`` is (column spacing, row spacing, slice spacing) in mm; ``origin`` is the first slice's
-        ``ImagePositionPatient``.
+        ``ImagePositionPatient``; ``space`` is ``"LPS"``, the DICOM patient frame.
 
     Raises
     ------
@@ -509,4 +568,5 @@ def read_dicom_series(directory: str | os.PathLike[str]) -> Volume:
         directions=np.stack([row_direction, column_direction, step / slice_spacing]),
         origin=positions[0],
         source=str(directory),
+        space="LPS",
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,14 +16,28 @@ import torch
 from ..ops import sample_planes, spline_coefficients
 from .dataset_writer import DatasetWriter, split_by_patient
 from .intensity import IntensityWindow, encode_pixels
-from .planes import TILT_AXES, PlaneStack, TiltAxis, ViewAxes, plane_stack, resolve_views
+from .planes import (
+    ANATOMICAL_VIEWS,
+    TILT_AXES,
+    PlaneStack,
+    TiltAxis,
+    ViewAxes,
+    anatomical_view_axes,
+    plane_stack,
+    resolve_views,
+)
 from .tiling import PAD_MODES, PadMode, tile_image
 from .volume import Volume, read_volume
 
-__all__ = ["INTERPOLATION_ORDERS", "SlicedPlane", "VolumeSlicer"]
+__all__ = ["INTERPOLATION_ORDERS", "ORIENTATIONS", "Orientation", "SlicedPlane", "VolumeSlicer"]
 
 INTERPOLATION_ORDERS: dict[str, int] = {"nearest": 0, "linear": 1, "cubic": 3}
 """Interpolation names and their B-spline orders."""
+
+Orientation = Literal["anatomical", "index"]
+ORIENTATIONS: tuple[str, ...] = ("anatomical", "index")
+"""How axial, coronal and sagittal are found: in the patient frame through each volume's direction matrix, or as
+index axes (:data:`~medgan_aug.data.planes.DEFAULT_VIEWS`)."""
 
 _VOLUME_SUFFIXES = (".nrrd", ".nhdr")
 # Volume.from_array's default source; such volumes are named by their position instead.
@@ -56,6 +71,15 @@ class SlicedPlane:
     mask : numpy.ndarray or None
         bool ``[H, W]`` foreground (label voxel != 0) on the image's pixel grid, sampled with nearest neighbour;
         a tile's mask is padded like its image. None without a mask volume.
+    orientation : str
+        Axis code of the volume (:meth:`~medgan_aug.data.Volume.orientation_code`, e.g. ``"RAS"``); empty when it
+        has no anatomical frame.
+    normal : str
+        Direction of increasing slice index of the untilted view: a patient direction (``"S"``, ``"P"``, ``"L"``)
+        for a view cut in the patient frame, else the index axis and its sense, e.g. ``"+axis2"``.
+    obliquity : float or None
+        Largest angle in degrees between a patient axis and the index axis the view was cut along (rounded to
+        0.01); None for views cut along index axes.
     """
 
     image: np.ndarray
@@ -69,6 +93,22 @@ class SlicedPlane:
     tile_col: int | None = None
     foreground: float | None = None
     mask: np.ndarray | None = None
+    orientation: str = ""
+    normal: str = ""
+    obliquity: float | None = None
+
+
+@dataclass(frozen=True)
+class _View:
+    """A view as laid out on one volume's index axes, with what the manifest records about it."""
+
+    axes: ViewAxes
+    normal: str
+    obliquity: float | None
+
+
+def _index_normal(axes: ViewAxes) -> str:
+    return f"{'-' if axes.flip_normal else '+'}axis{axes.normal}"
 
 
 def _as_size(size: int | tuple[int, int]) -> tuple[int, int]:
@@ -141,7 +181,13 @@ class VolumeSlicer:
     min_foreground : float
         With a mask volume, drop tiles (or planes, when not tiling) whose foreground fraction is below this.
     view_axes : mapping of str to ViewAxes, optional
-        Extra views or replacements for the default axis mapping (scanners store axes differently).
+        Extra views, or replacements for named ones, as explicit index-axis mappings (used for every volume).
+    orientation : {"anatomical", "index"}
+        ``"anatomical"``: axial, coronal and sagittal are cut in the patient frame of each volume (its
+        ``space`` and direction matrix, :func:`~medgan_aug.data.planes.anatomical_view_axes`), whatever order its
+        axes are stored in; volumes more than 30 degrees oblique are refused, and volumes without an anatomical
+        frame are cut along index axes with one warning per slicer. ``"index"``: those views are index axes
+        (:data:`~medgan_aug.data.planes.DEFAULT_VIEWS`) for every volume.
     batch_size : int
         Planes interpolated per call; bounds memory to one volume plus one batch of planes.
     impl : str, optional
@@ -172,10 +218,21 @@ class VolumeSlicer:
         pad: PadMode = "reflect",
         min_foreground: float = 0.0,
         view_axes: Mapping[str, ViewAxes] | None = None,
+        orientation: Orientation = "anatomical",
         batch_size: int = 16,
         impl: str | None = None,
     ) -> None:
         self.views = resolve_views(views, view_axes)
+        if orientation not in ORIENTATIONS:
+            raise ValueError(f"orientation must be one of {ORIENTATIONS}, got {orientation!r}")
+        self.orientation: Orientation = orientation
+        # Named views the user mapped explicitly stay index mappings.
+        self._anatomical = (
+            [name for name in self.views if name in ANATOMICAL_VIEWS and name not in (view_axes or {})]
+            if orientation == "anatomical"
+            else []
+        )
+        self._warned_index_views = False
         self.angles = [float(a) for a in angles]
         if not self.angles:
             raise ValueError("angles must list at least one angle (0 for orthogonal planes)")
@@ -231,8 +288,29 @@ class VolumeSlicer:
             raise ValueError(f"skip={self.skip} at each end leaves no slice of {num_slices}")
         return np.arange(self.skip, num_slices - self.skip, self.every)
 
-    def _stack(self, volume: Volume, view: str, angle: float) -> PlaneStack:
-        axes = self.views[view]
+    def _views_for(self, volume: Volume) -> dict[str, _View]:
+        """This slicer's views laid out on ``volume``'s index axes."""
+        views = {name: _View(axes, _index_normal(axes), None) for name, axes in self.views.items()}
+        if not self._anatomical:
+            return views
+        if volume.space is None:
+            if not self._warned_index_views:
+                self._warned_index_views = True
+                warnings.warn(
+                    f"{volume.source} has no anatomical frame (no NRRD space with space directions, no DICOM "
+                    f"orientation), so the views {', '.join(self._anatomical)} are its index axes, as if it were "
+                    "stored in LPS order (said once per slicer, for the first such volume); pass "
+                    'orientation="index" (--orientation index) to slice along index axes knowingly',
+                    UserWarning,
+                    stacklevel=3,
+                )
+            return views
+        anatomical, obliquity = anatomical_view_axes(volume.directions, volume.space, source=volume.source)
+        for name in self._anatomical:
+            views[name] = _View(anatomical[name], ANATOMICAL_VIEWS[name].normal, round(obliquity, 2))
+        return views
+
+    def _stack(self, volume: Volume, axes: ViewAxes, angle: float) -> PlaneStack:
         return plane_stack(
             volume.shape,
             volume.spacing,
@@ -247,15 +325,18 @@ class VolumeSlicer:
 
     def stacks(self, volume: Volume) -> Iterator[tuple[str, float, PlaneStack]]:
         """The plane layout of every (view, angle) pair for ``volume``."""
-        for view in self.views:
+        return self._stacks(volume, self._views_for(volume))
+
+    def _stacks(self, volume: Volume, views: dict[str, _View]) -> Iterator[tuple[str, float, PlaneStack]]:
+        for view, layout in views.items():
             for angle in self.angles:
-                yield view, angle, self._stack(volume, view, angle)
+                yield view, angle, self._stack(volume, layout.axes, angle)
 
     def count(self, volume: Volume) -> int:
         """Number of planes :meth:`planes` interpolates from ``volume`` (before tiling and filtering)."""
-        return sum(len(self.slice_indices(volume.shape[axes.normal])) for axes in self.views.values()) * len(
-            self.angles
-        )
+        return sum(
+            len(self.slice_indices(volume.shape[layout.axes.normal])) for layout in self._views_for(volume).values()
+        ) * len(self.angles)
 
     def window_for(self, volume: Volume) -> IntensityWindow:
         """The intensity window applied to ``volume``: the fixed one, else its voxels' percentiles."""
@@ -294,7 +375,7 @@ class VolumeSlicer:
         """
         if view not in self.views:
             raise ValueError(f"view {view!r} is not one of this slicer's views {list(self.views)}")
-        stack = self._stack(volume, view, angle)
+        stack = self._stack(volume, self._views_for(volume)[view].axes, angle)
         return np.stack(list(self._sample(self._interpolated(volume), stack, self.order)))
 
     def _interpolated(self, volume: Volume) -> torch.Tensor:
@@ -346,7 +427,10 @@ class VolumeSlicer:
         window = self.window_for(volume) if window is None else window
         data = self._interpolated(volume)
         mask_data = None if mask is None else torch.from_numpy(mask.data)
-        for view, angle, stack in self.stacks(volume):
+        views = self._views_for(volume)
+        orientation = volume.orientation_code() or ""
+        for view, angle, stack in self._stacks(volume, views):
+            layout = views[view]
             masks = iter(()) if mask_data is None else self._sample(mask_data, stack, 0)
             for slice_index, raw in zip(
                 stack.slice_indices.tolist(), self._sample(data, stack, self.order), strict=True
@@ -356,7 +440,8 @@ class VolumeSlicer:
                 label = self._label(view, angle, slice_index, stack.num_slices, informative)
                 plane_mask = next(masks, None)
                 fields = {"label": label, "view": view, "angle": angle, "slice_index": slice_index}
-                fields |= {"num_slices": stack.num_slices, "informative": informative}
+                fields |= {"num_slices": stack.num_slices, "informative": informative, "orientation": orientation}
+                fields |= {"normal": layout.normal, "obliquity": layout.obliquity}
                 if self.tile is None:
                     foreground = None if plane_mask is None else plane_mask != 0
                     fraction = None if foreground is None else float(foreground.mean())
@@ -494,6 +579,9 @@ class VolumeSlicer:
                         angle=plane.angle,
                         slice_index=plane.slice_index,
                         num_slices=plane.num_slices,
+                        orientation=plane.orientation,
+                        normal=plane.normal,
+                        obliquity="" if plane.obliquity is None else plane.obliquity,
                         tile_row="" if plane.tile_row is None else plane.tile_row,
                         tile_col="" if plane.tile_col is None else plane.tile_col,
                         informative=round(plane.informative, 4),
