@@ -1,4 +1,4 @@
-"""Throughput of the two halves of scoring a generator, in images per second.
+"""Throughput of the two halves of scoring a generator, in images per second, and the cost of FID's interval.
 
 - ``generate``: :class:`~medgan_aug.metrics.FIDScorer`'s in-memory generation (latents from seeds, ``G``
   under ``no_grad``, rounding to uint8), with the generator the trainer's ``auto`` preset builds, grayscale,
@@ -9,31 +9,46 @@
   file (nothing is downloaded, and the speed does not depend on the weights); ``inception-v3-compat`` runs
   only when its weights are in torch's hub cache.
 
+- ``bootstrap``: FID's bootstrap interval and real-vs-real floor (:func:`~medgan_aug.metrics.frechet.fid_uncertainty`)
+  on synthetic float32 features of ``--feature-width`` columns (2048, Inception's), ``n`` images per set, no
+  extractor: a plain FID as torch-fidelity computes it (statistics of both sets and the distance), the
+  resampler's one-off setup (centring, and the Gram matrix on that route), one bootstrap replicate, the default
+  200 replicates (setup + 200 times the median replicate) and its ratio to the plain FID, and the floor (5
+  splits, setup included). On the CPU, in float64, with numpy's BLAS threads; pin them (``OPENBLAS_NUM_THREADS=1``)
+  for stable numbers on a shared machine.
+
 The time is the median of the repeats after one warm-up run.
 
 Usage::
 
     python benchmarks/metrics_bench.py [--device cpu cuda] [--resolutions 64 128] [--n-generate 32]
         [--n-extract 48] [--extractors timm:resnet18 timm:resnet50 inception-v3-compat] [--repeats 2]
+        [--parts generate extract bootstrap] [--bootstrap-sizes 500 2000 5000] [--feature-width 2048]
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import statistics
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import torch
+from torch_fidelity.metric_fid import fid_features_to_statistics, fid_statistics_to_metric
 
 from medgan_aug.metrics import FIDScorer
+from medgan_aug.metrics.frechet import FrechetResampler, fid_uncertainty
 from medgan_aug.metrics.weights import default_weights_location
 from medgan_aug.nets import StyleGenerator
 from medgan_aug.train import resolve_config
 
 _GENERATOR_BATCH = 8
+_RESAMPLES = 200
+_CPU = torch.device("cpu")
 
 
 def median_seconds(fn: Callable[[], object], device: torch.device, repeats: int) -> float:
@@ -74,6 +89,40 @@ def extraction_rate(
     return 2 * n / median_seconds(lambda: scorer.score(real, fake), device, repeats)
 
 
+def bootstrap_costs(n: int, width: int, repeats: int) -> dict[str, float | str]:
+    """Seconds of a plain FID, of the bootstrap and of the floor, on two sets of ``n`` synthetic features."""
+    rng = np.random.default_rng(0)
+    mixing = rng.normal(size=(width, width)) / math.sqrt(width)
+    real = (rng.normal(size=(n, width)) @ mixing).astype(np.float32)
+    fake = (rng.normal(size=(n, width)) @ mixing * 1.1 + 0.1).astype(np.float32)
+    real_t, fake_t = torch.from_numpy(real), torch.from_numpy(fake)
+
+    def plain() -> float:
+        stats = fid_features_to_statistics(fake_t), fid_features_to_statistics(real_t)
+        return fid_statistics_to_metric(*stats, False)["frechet_inception_distance"]
+
+    stacked = np.concatenate([fake, real]).astype(np.float64)
+    distinct = round(n * (1 - (1 - 1 / n) ** n))
+    workload = [(distinct, distinct, _RESAMPLES)]
+    setup = median_seconds(lambda: FrechetResampler(stacked, workload), _CPU, repeats)
+    resampler = FrechetResampler(stacked, workload)
+
+    def replicate() -> float:
+        fake_counts = np.bincount(rng.integers(n, size=n), minlength=2 * n)
+        real_counts = np.bincount(rng.integers(n, size=n) + n, minlength=2 * n)
+        return resampler.distance(fake_counts, real_counts)
+
+    one = median_seconds(replicate, _CPU, repeats)
+    return {
+        "route": resampler.route,
+        "plain": median_seconds(plain, _CPU, repeats),
+        "setup": setup,
+        "replicate": one,
+        "bootstrap": setup + _RESAMPLES * one,
+        "floor": median_seconds(lambda: fid_uncertainty(fake, real, 0.0, resamples=0, floor=True, seed=0), _CPU, 1),
+    }
+
+
 def random_timm_weights(model_name: str, folder: Path) -> Path:
     """Save a randomly initialised timm model's state dict, standing in for pretrained weights."""
     import timm
@@ -94,13 +143,33 @@ def main() -> None:
     parser.add_argument("--extract-resolution", type=int, default=128, help="side of the images to extract from")
     parser.add_argument("--extractors", nargs="+", default=["timm:resnet18", "timm:resnet50", "inception-v3-compat"])
     parser.add_argument("--repeats", type=int, default=2)
+    parts = ["generate", "extract", "bootstrap"]
+    parser.add_argument("--parts", nargs="+", default=parts, choices=parts, help="what to time")
+    parser.add_argument("--bootstrap-sizes", nargs="+", type=int, default=[500, 2000, 5000], help="images per set")
+    parser.add_argument("--feature-width", type=int, default=2048, help="feature columns of the bootstrap part")
     args = parser.parse_args()
     torch.manual_seed(0)
 
+    if "bootstrap" in args.parts:
+        print(
+            f"| n per set | route | plain FID s | setup s | s / replicate | {_RESAMPLES} replicates s "
+            "| x plain FID | floor s |"
+        )
+        print("|---:|---|---:|---:|---:|---:|---:|---:|")
+        for n in args.bootstrap_sizes:
+            cost = bootstrap_costs(n, args.feature_width, args.repeats)
+            ratio = float(cost["bootstrap"]) / float(cost["plain"])
+            print(
+                f"| {n} | {cost['route']} | {cost['plain']:.3f} | {cost['setup']:.3f} | {cost['replicate']:.4f} | "
+                f"{cost['bootstrap']:.1f} | {ratio:.2g} | {cost['floor']:.2f} |",
+                flush=True,
+            )
+    if not {"generate", "extract"} & set(args.parts):
+        return
     rows: list[tuple[str, str, str, float]] = []
     with tempfile.TemporaryDirectory() as tmp:
         weights: dict[str, Path | None] = {}
-        for extractor in args.extractors:
+        for extractor in args.extractors if "extract" in args.parts else []:
             if extractor.startswith("timm:"):
                 weights[extractor] = random_timm_weights(extractor[len("timm:") :], Path(tmp))
             else:
@@ -111,7 +180,7 @@ def main() -> None:
                 weights[extractor] = None
         for name in args.device:
             device = torch.device(name)
-            for resolution in args.resolutions:
+            for resolution in args.resolutions if "generate" in args.parts else []:
                 rate = generation_rate(resolution, args.n_generate, device, args.repeats)
                 rows.append((name, "generate", f"auto G {resolution}px, batch {_GENERATOR_BATCH}", rate))
             for extractor, path in weights.items():

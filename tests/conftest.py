@@ -111,3 +111,14 @@ def run_modulated_conv2d_case(case: dict, impl: str) -> torch.Tensor:
         fused_modconv=case["fused_modconv"],
         impl=impl,
     )
+
+
+@pytest.fixture(scope="session")
+def timm_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A randomly initialised timm test_resnet's state dict, standing in for pretrained extractor weights."""
+    import timm
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("timm") / "test_resnet.pth"
+    torch.save(timm.create_model("test_resnet", pretrained=False, num_classes=0).state_dict(), path)
+    return path

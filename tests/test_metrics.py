@@ -23,6 +23,12 @@ from medgan_aug.metrics import weights as weights_module
 from tests.test_synthetic import make_generator
 from tests.test_synthetic_pairs import make_mask_generator
 
+# Most sets here are tiny; tests/test_metrics_uncertainty.py checks the small-set warning itself.
+pytestmark = pytest.mark.filterwarnings("ignore:FID from .* images:UserWarning")
+
+FID_KEYS = {"fid", "fid_std", "fid_ci_low", "fid_ci_high", "fid_real_floor", "fid_real_floor_std", "fid_matched",
+            "fid_matched_std", "fid_floor_images"}  # fmt: skip
+
 
 def _features(n: int, d: int, shift: float, seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
@@ -64,7 +70,10 @@ def test_from_features_fid_matches_torch_fidelity_and_scipy():
     assert got["fid"] == pytest.approx(tf["frechet_inception_distance"], rel=1e-12)
     assert got["fid"] == pytest.approx(_fid_reference(real, fake), rel=1e-6)
     assert got["fid"] > 1.0
-    assert set(got) == {"fid"}
+    assert set(got) == FID_KEYS | {"n_real", "n_fake"}
+    assert (got["n_real"], got["n_fake"]) == (80, 70)
+    plain = FIDScorer.from_features(real, fake, ["fid"], fid_bootstrap=0, fid_floor=False)
+    assert plain == {"fid": got["fid"], "n_real": 80, "n_fake": 70}
 
 
 def test_identical_sets_give_zero_fid():
@@ -225,7 +234,7 @@ def test_score_inception_score_uses_module_output_as_logits():
     got = FIDScorer(["isc"], extractor=module, device="cpu").score(_uint8_images(4, 3, 8), fake)
     with torch.no_grad():
         logits = module(fake.float() / 255)
-    expected = FIDScorer.from_features(np.zeros((2, 1)), np.zeros((2, 1)), ["isc"], fake_logits=logits)
+    expected = FIDScorer.from_features(np.zeros((4, 1)), np.zeros((2, 1)), ["isc"], fake_logits=logits)
     _assert_close(got, expected)
 
 
@@ -353,16 +362,6 @@ def test_from_features_rejects_bad_arrays():
         FIDScorer.from_features(good, good, ["isc"])
 
 
-@pytest.fixture(scope="module")
-def timm_weights(tmp_path_factory):
-    import timm
-
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("timm") / "test_resnet.pth"
-    torch.save(timm.create_model("test_resnet", pretrained=False, num_classes=0).state_dict(), path)
-    return path
-
-
 def test_cli_score_json_matches_the_scorer(tmp_path, timm_weights, capsys):
     _write_folder(tmp_path / "real", _uint8_images(12, 1, 11, size=32))
     _write_folder(tmp_path / "fake", _uint8_images(10, 3, 12, size=32))
@@ -372,7 +371,7 @@ def test_cli_score_json_matches_the_scorer(tmp_path, timm_weights, capsys):
     printed = json.loads(capsys.readouterr().out)
     scorer = FIDScorer(["fid", "kid", "prc"], extractor="timm:test_resnet", weights=timm_weights, kid_subset_size=8)
     expected = scorer.score(tmp_path / "real", tmp_path / "fake")
-    assert set(printed) == {"fid", "kid_mean", "kid_std", "precision", "recall", "f_score"}
+    assert set(printed) == FID_KEYS | {"kid_mean", "kid_std", "precision", "recall", "f_score", "n_real", "n_fake"}
     _assert_close(printed, expected)
     assert printed["fid"] > 0
 
@@ -380,6 +379,16 @@ def test_cli_score_json_matches_the_scorer(tmp_path, timm_weights, capsys):
     table = capsys.readouterr().out.splitlines()
     assert table[0].split() == ["metric", "value"]
     assert float(table[1].split()[1]) == pytest.approx(expected["fid"], rel=1e-5)
+    # The interval and the floor annotate the FID line; the other keys have a line each.
+    e = expected
+    assert table[1].split(maxsplit=2)[2] == (
+        f"(95% CI {e['fid_ci_low']:.4g} to {e['fid_ci_high']:.4g}, bootstrap sd {e['fid_std']:.3g}; "
+        f"at 6 images per side: synthetic {e['fid_matched']:.4g} +- {e['fid_matched_std']:.2g} vs real-vs-real "
+        f"floor {e['fid_real_floor']:.4g} +- {e['fid_real_floor_std']:.2g})"
+    )
+    keys = ["kid_mean", "kid_std", "precision", "recall", "f_score", "n_real", "n_fake"]
+    assert [line.split()[0] for line in table[2:]] == keys
+    assert table[-2:] == ["n_real     12", "n_fake     10"]
 
 
 def test_cli_score_reports_errors(tmp_path, capsys):
@@ -531,14 +540,23 @@ def test_cli_score_per_class_json(tmp_path, timm_weights, capsys):
     scorer = _timm_scorer(timm_weights)
     for k, name in enumerate(printed["per_class"]):
         _assert_close(printed["per_class"][name], scorer.score(real[name], _generated(G, range(6), [k] * 6, 1.0)))
+    # Point values average over the classes; intervals, spreads and sizes do not.
+    assert list(printed["mean"]) == ["fid", "fid_real_floor", "fid_matched", "kid_mean"]
     for key, value in printed["mean"].items():
         assert value == pytest.approx(np.mean([row[key] for row in printed["per_class"].values()]), rel=1e-12)
 
     assert main(argv) == 0
     table = capsys.readouterr().out.splitlines()
-    assert table[0].split() == ["class", "fid", "kid_mean", "kid_std"]
+    columns = ["fid", "fid_std", "fid_ci_low", "fid_ci_high", "fid_real_floor", "fid_real_floor_std", "fid_matched",
+               "fid_matched_std", "fid_floor_images"]  # fmt: skip
+    assert table[0].split() == ["class", *columns, "kid_mean", "kid_std", "n_real", "n_fake"]
     assert [line.split()[0] for line in table[1:]] == ["benign", "malignant", "mean"]
-    assert float(table[1].split()[1]) == pytest.approx(printed["per_class"]["benign"]["fid"], rel=1e-5)
+    benign = printed["per_class"]["benign"]
+    assert [float(v) for v in table[1].split()[1:]] == pytest.approx(list(benign.values()), rel=1e-5)
+    mean = printed["mean"]
+    assert [float(v) for v in table[3].split()[1:]] == pytest.approx(
+        [mean["fid"], mean["fid_real_floor"], mean["fid_matched"], mean["kid_mean"]]
+    )
 
 
 def test_cli_score_network_errors(tmp_path, timm_weights, capsys):

@@ -12,6 +12,9 @@ import torch.nn.functional as F
 from medgan_aug.metrics import ClassifierFeatures, FIDScorer
 from medgan_aug.selftrain import create_classifier
 
+# The sets here are tiny on purpose; tests/test_metrics_uncertainty.py checks the small-set warning.
+pytestmark = pytest.mark.filterwarnings("ignore:FID from .* images:UserWarning")
+
 
 def gray_classifier(seed: int = 0) -> torch.nn.Module:
     torch.manual_seed(seed)

@@ -35,7 +35,15 @@ class Constant(nn.Module):
 
 
 def tracker(tmp_path, extractor: nn.Module, **kwargs) -> MetricTracker:
-    scorer = FIDScorer(["fid", "kid"], extractor=extractor, kid_subset_size=8, cache_dir=tmp_path / "cache")
+    # As `train --metrics` builds it: tracking compares FIDs at one size, without interval or floor.
+    scorer = FIDScorer(
+        ["fid", "kid"],
+        extractor=extractor,
+        kid_subset_size=8,
+        cache_dir=tmp_path / "cache",
+        fid_bootstrap=0,
+        fid_floor=False,
+    )
     return MetricTracker(scorer, **{"num_samples": 16, **kwargs})
 
 

@@ -1,6 +1,7 @@
 """Evaluation metrics: FID, KID, Inception Score and precision/recall of generated images; segmentation overlap.
 
-:class:`FIDScorer` runs torch-fidelity on folders, tensors or datasets of real and generated images, with
+:class:`FIDScorer` runs torch-fidelity on folders, tensors or datasets of real and generated images and gives FID
+with a bootstrap interval and the real-vs-real floor to read it against (:mod:`~medgan_aug.metrics.frechet`), with
 torch-fidelity's Inception network, a timm model read from a local weights file, a classifier trained on the
 medical images (:class:`ClassifierFeatures`, a domain extractor), or any feature module.
 :meth:`FIDScorer.from_features` computes the same metrics from feature arrays. Without network access the
@@ -10,13 +11,14 @@ Inception weights must be given (``weights=``), else :class:`MetricsWeightsError
 
 from . import segmentation
 from .extractors import ClassifierFeatures, ModuleFeatureExtractor, TimmFeatures
-from .image_sets import ImageSet, ImageSetSource
+from .image_sets import VALUE_RANGES, ImageSet, ImageSetSource
 from .scorer import METRICS, FIDScorer
 from .segmentation import SegmentationScores, dice, jaccard, segmentation_scores, voc_score
 from .weights import MetricsWeightsError
 
 __all__ = [
     "METRICS",
+    "VALUE_RANGES",
     "ClassifierFeatures",
     "FIDScorer",
     "ImageSet",

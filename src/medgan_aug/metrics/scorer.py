@@ -1,4 +1,5 @@
-"""FID, KID, Inception Score and precision/recall of generated images, computed by torch-fidelity."""
+"""FID with its bootstrap interval and real-vs-real floor, KID, Inception Score and precision/recall of generated
+images, from features torch-fidelity extracts."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import os
 import urllib.error
 import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -15,8 +17,12 @@ import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import Subset
-from torch_fidelity import calculate_metrics
-from torch_fidelity.metric_fid import KEY_METRIC_FID, fid_features_to_statistics, fid_statistics_to_metric
+from torch_fidelity.metric_fid import (
+    KEY_METRIC_FID,
+    fid_features_to_statistics,
+    fid_featuresdict_to_statistics_cached,
+    fid_statistics_to_metric,
+)
 from torch_fidelity.metric_isc import KEY_METRIC_ISC_MEAN, KEY_METRIC_ISC_STD, isc_features_to_metric
 from torch_fidelity.metric_kid import KEY_METRIC_KID_MEAN, KEY_METRIC_KID_STD, kid_features_to_metric
 from torch_fidelity.metric_prc import (
@@ -26,6 +32,11 @@ from torch_fidelity.metric_prc import (
     prc_features_to_metric,
 )
 from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY
+from torch_fidelity.utils import (
+    create_feature_extractor,
+    extract_featuresdict_from_input_id_cached,
+    resolve_feature_layer_for_metric,
+)
 
 from ..data.image_folder import ImageFolderDataset
 from ..data.synthetic import _MAX_SEED, _check_sampling, _class_indices, generator_inputs
@@ -39,7 +50,8 @@ from .extractors import (
     require_timm_weights,
     timm_identity,
 )
-from .image_sets import ImageSet, ImageSetSource, float_to_uint8
+from .frechet import fid_uncertainty
+from .image_sets import ImageSet, ImageSetSource, check_value_range, float_to_uint8
 from .weights import (
     MetricsWeightsError,
     check_weights_available,
@@ -55,7 +67,6 @@ METRICS: tuple[str, ...] = ("fid", "kid", "isc", "prc")
 
 _ALIASES = {"pr": "prc", "is": "isc"}
 _KEYS = {
-    KEY_METRIC_FID: "fid",
     KEY_METRIC_KID_MEAN: "kid_mean",
     KEY_METRIC_KID_STD: "kid_std",
     KEY_METRIC_ISC_MEAN: "isc_mean",
@@ -65,6 +76,10 @@ _KEYS = {
     KEY_METRIC_F_SCORE: "f_score",
 }
 _ISC_SPLITS = 10
+# Below this many images per set FID's upward bias is large next to its differences between generators (Chong &
+# Forsyth 2020, "Effectively Unbiased FID and Inception Score and where to find them").
+_FID_SMALL_SET = 2000
+_MIN_BOOTSTRAP = 100
 # Part of every cache key, so that a change of how images become extractor input invalidates old entries.
 _PREPARATION_VERSION = "uint8-rgb-1"
 
@@ -85,15 +100,40 @@ def _positive_int(value: Any, name: str, minimum: int = 1) -> int:
     return int(value)
 
 
+def _bootstrap_count(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or (value != 0 and value < _MIN_BOOTSTRAP):
+        raise ValueError(
+            f"fid_bootstrap must be 0 (no interval) or an integer >= {_MIN_BOOTSTRAP} (bootstrap resamples), "
+            f"got {value!r}"
+        )
+    return int(value)
+
+
+@dataclass(frozen=True)
+class _Settings:
+    """What the metrics are computed with, the features apart."""
+
+    metrics: tuple[str, ...]
+    kid_subsets: int
+    kid_subset_size: int
+    prc_neighborhood: int
+    fid_bootstrap: int
+    fid_floor: bool
+    seed: int
+
+
 def _needs(metric: str, prc_neighborhood: int) -> int:
     """The fewest images a set needs for ``metric``."""
     return prc_neighborhood + 1 if metric == "prc" else 2
 
 
-def _check_counts(
-    metrics: tuple[str, ...], n_real: int, n_fake: int, kid_subset_size: int, prc_neighborhood: int
-) -> tuple[int, int]:
-    """Check both sets are large enough; return the KID subset size and the number of IS splits to use."""
+def _check_counts(settings: _Settings, n_real: int, n_fake: int, stacklevel: int = 3) -> tuple[int, int]:
+    """Check both sets are large enough; return the KID subset size and the number of IS splits to use.
+
+    Warns when KID's subsets or the IS splits must shrink, when FID with an interval or floor comes from small
+    sets, and when the real set is too small for the floor; ``stacklevel`` as for :func:`warnings.warn`, from here.
+    """
+    metrics, prc_neighborhood = settings.metrics, settings.prc_neighborhood
     for metric in metrics:
         for name, count in (("fake", n_fake), ("real", n_real)):
             if metric == "isc" and name == "real":
@@ -103,20 +143,41 @@ def _check_counts(
                     f"the {name} set has {count} images, but {metric} needs at least "
                     f"{_needs(metric, prc_neighborhood)}" + (" (prc_neighborhood + 1)" if metric == "prc" else "")
                 )
+    kid_subset_size = settings.kid_subset_size
     if "kid" in metrics and kid_subset_size > min(n_real, n_fake):
         warnings.warn(
             f"kid_subset_size {kid_subset_size} exceeds the set sizes (real {n_real}, fake {n_fake}); "
             f"using {min(n_real, n_fake)}",
-            stacklevel=3,
+            stacklevel=stacklevel,
         )
         kid_subset_size = min(n_real, n_fake)
     isc_splits = _ISC_SPLITS
     if "isc" in metrics and n_fake < _ISC_SPLITS:
         warnings.warn(
             f"the fake set has {n_fake} images, fewer than {_ISC_SPLITS} Inception Score splits; using {n_fake}",
-            stacklevel=3,
+            stacklevel=stacklevel,
         )
         isc_splits = n_fake
+    floor_images = min(n_fake, n_real // 2)
+    if "fid" in metrics and settings.fid_floor and floor_images < 2:
+        warnings.warn(
+            f"the real set has {n_real} images: the real-vs-real FID floor needs two halves of at least 2 images "
+            "(4 real images); scoring without it",
+            stacklevel=stacklevel,
+        )
+    # A scorer without interval and floor compares FIDs at one fixed size (training-time tracking): no warning.
+    if "fid" in metrics and (settings.fid_bootstrap or settings.fid_floor) and min(n_real, n_fake) < _FID_SMALL_SET:
+        floor = (
+            f"; at {floor_images} images per side, fid_matched (generated against real) reads against "
+            "fid_real_floor (two halves of the real set)"
+            if settings.fid_floor and floor_images >= 2
+            else ""
+        )
+        warnings.warn(
+            f"FID from {n_fake} generated and {n_real} real images: below {_FID_SMALL_SET:,} images per set FID is "
+            f"biased upwards, the more the fewer the images, so compare it only with FIDs at the same set sizes{floor}",
+            stacklevel=stacklevel,
+        )
     return kid_subset_size, isc_splits
 
 
@@ -139,15 +200,94 @@ def _rename(results: dict[str, Any]) -> dict[str, float]:
     return {_KEYS[key]: float(value) for key, value in results.items() if key in _KEYS}
 
 
-class FIDScorer:
-    """FID, KID, Inception Score and precision/recall of generated images against real ones, via torch-fidelity.
+def _compute(
+    settings: _Settings,
+    fake: dict[str, torch.Tensor],
+    real: dict[str, torch.Tensor],
+    counts: tuple[int, int, int, int],
+    real_fid_stats: dict[str, np.ndarray] | None = None,
+) -> dict[str, float]:
+    """Compute the metrics from features with torch-fidelity's functions, and FID's interval and floor.
 
-    Both sets go through one feature extractor; torch-fidelity computes the metrics from the features (FID on
-    the features' mean and covariance, KID as the unbiased polynomial-kernel MMD averaged over random subsets,
-    the Inception Score from the fake set's class logits, precision/recall of Kynkäänniemi et al. with k-NN
-    balls). Images reach the extractor as uint8 RGB: grayscale is repeated into three channels, floats are
-    read as [-1, 1] (the generator's output convention). Every metric uses the same extractor and layer (with
-    Inception: the 2048-d pool features, and the logits for the Inception Score).
+    ``fake`` and ``real`` map each metric to the features it uses (the fake set's logits for ``"isc"``);
+    ``counts`` is ``(n_real, n_fake, kid_subset_size, isc_splits)``; ``real_fid_stats`` the real set's FID
+    statistics when cached.
+    """
+    n_real, n_fake, kid_subset_size, isc_splits = counts
+    results: dict[str, float] = {}
+    if "fid" in settings.metrics:
+        real_stats = fid_features_to_statistics(real["fid"]) if real_fid_stats is None else real_fid_stats
+        point = float(
+            fid_statistics_to_metric(fid_features_to_statistics(fake["fid"]), real_stats, False)[KEY_METRIC_FID]
+        )
+        results["fid"] = point
+        results.update(
+            fid_uncertainty(
+                fake["fid"].double().numpy(),
+                real["fid"].double().numpy(),
+                point,
+                resamples=settings.fid_bootstrap,
+                floor=settings.fid_floor,
+                seed=settings.seed,
+            )
+        )
+    if "kid" in settings.metrics:
+        kid = kid_features_to_metric(
+            fake["kid"],
+            real["kid"],
+            kid_subsets=settings.kid_subsets,
+            kid_subset_size=kid_subset_size,
+            rng_seed=settings.seed,
+            verbose=False,
+        )
+        results.update(_rename(kid))
+    if "isc" in settings.metrics:
+        results.update(_rename(isc_features_to_metric(fake["isc"], isc_splits, True, settings.seed)))
+    if "prc" in settings.metrics:
+        prc = prc_features_to_metric(
+            fake["prc"], real["prc"], prc_neighborhood=settings.prc_neighborhood, save_cpu_ram=True, verbose=False
+        )
+        results.update(_rename(prc))
+    results.update(n_real=float(n_real), n_fake=float(n_fake))
+    return results
+
+
+class FIDScorer:
+    """FID with its uncertainty, KID, Inception Score and precision/recall of generated images against real ones.
+
+    Both sets go through one feature extractor, via torch-fidelity, once; every metric is then computed from the
+    features with torch-fidelity's own functions: FID on the features' mean and covariance, KID as the unbiased
+    polynomial-kernel MMD averaged over random subsets (its mean and standard deviation over the subsets), the
+    Inception Score from the fake set's class logits, precision/recall of Kynkäänniemi et al. with k-NN balls.
+    Every metric uses the same extractor and layer (with Inception: the 2048-d pool features, and the logits for
+    the Inception Score).
+
+    FID comes with the spread of its value at these set sizes and a floor to read it against:
+
+    - A bootstrap: ``fid_bootstrap`` times, the fake rows and the real rows of the features are each resampled with
+      replacement, independently, and FID recomputed (in float64, through Gram matrices, see
+      :class:`~medgan_aug.metrics.frechet.FrechetResampler`). ``fid_std`` is the replicates' standard deviation;
+      ``fid_ci_low`` and ``fid_ci_high`` their 2.5th and 97.5th percentiles shifted down by the bootstrap bias
+      (the replicates' mean minus ``fid``; resampled sets repeat images, which raises FID), i.e. the percentile
+      interval re-centred on ``fid``, the lower end clipped at 0. It is a 95 % interval for the FID expected from
+      sets of these sizes drawn from the same two distributions, the quantity two scores at equal sizes compare.
+    - The real-vs-real floor: FID between two disjoint random halves A and B of the real set, each of
+      ``m = min(n_fake, n_real // 2)`` images, averaged over 5 random splits (``fid_real_floor``, with the spread
+      over the splits ``fid_real_floor_std`` and ``fid_floor_images`` = m): what a generator indistinguishable
+      from the real data would score at this size. FID's bias depends on the set sizes, so ``fid_matched``
+      (with ``fid_matched_std``) is the FID of ``m`` random generated images against the same halves B: the
+      synthetic set's score to hold against the floor, like for like. It needs 4 real images; with fewer the
+      floor is left out, with a warning.
+
+    FID falls as sets grow (its bias is about proportional to 1/n): with FID asked and an interval or floor on,
+    sets under 2,000 images draw a :class:`UserWarning` naming both sizes. The bootstrap and floor use seed 0, as
+    KID's subsets do: results are reproducible.
+
+    Images reach the extractor as uint8 RGB: grayscale is repeated into three channels, folders are decoded from
+    their files, uint8 tensors are taken as they are, and float tensors and float images yielded by datasets are
+    read in ``value_range``. Float pixels that look as if they were in another range (all >= 0 read as (-1, 1),
+    below -0.1 or above 1.5 read as (0, 1), all <= 1 read as (0, 255); checked over the whole set as it is read)
+    draw a :class:`UserWarning` naming ``value_range``.
 
     Parameters
     ----------
@@ -182,12 +322,24 @@ class FIDScorer:
         caching.
     progress : bool
         Let torch-fidelity print progress to stderr.
+    value_range : pair of numbers
+        The range float pixels are read in: ``(-1, 1)`` (a generator's output, the default), ``(0, 1)``
+        (torchvision's convention) or ``(0, 255)`` (8-bit levels held as floats); its ends become 0 and 255,
+        values outside are clipped. Images :meth:`score_generator` makes and :meth:`score_per_class`'s dataset
+        are [-1, 1] whatever it is.
+    fid_bootstrap : int
+        Bootstrap resamples of FID's interval: 0 for none, else at least 100. With 2048 features on 2 CPU cores,
+        200 take about 1.5 s at 500 images per set, 30 s at 2,000 and 4 min at 5,000, where a plain FID takes
+        3 s (``benchmarks/metrics_bench.py``).
+    fid_floor : bool
+        Whether to compute the real-vs-real floor.
 
     Raises
     ------
     ValueError
-        For an unknown metric or extractor, a bad number, ``weights`` with a module extractor, or ``"isc"``
-        with a timm extractor (which gives features, not class logits).
+        For an unknown metric or extractor, a bad number (``fid_bootstrap`` from 1 to 99 among them), an unknown
+        ``value_range``, ``weights`` with a module extractor, or ``"isc"`` with a timm extractor (which gives
+        features, not class logits).
     FileNotFoundError
         If ``weights`` does not exist.
     MetricsWeightsError
@@ -207,8 +359,14 @@ class FIDScorer:
         prc_neighborhood: int = 3,
         cache_dir: str | os.PathLike[str] | None = None,
         progress: bool = False,
+        value_range: tuple[float, float] = (-1, 1),
+        fid_bootstrap: int = 200,
+        fid_floor: bool = True,
     ) -> None:
         self.metrics = _check_metrics(metrics)
+        self.value_range = check_value_range(value_range)
+        self.fid_bootstrap = _bootstrap_count(fid_bootstrap)
+        self.fid_floor = bool(fid_floor)
         self.batch_size = _positive_int(batch_size, "batch_size")
         self.kid_subsets = _positive_int(kid_subsets, "kid_subsets")
         self.kid_subset_size = _positive_int(kid_subset_size, "kid_subset_size", 2)
@@ -259,6 +417,17 @@ class FIDScorer:
             raise ValueError(f"device must be 'cpu' or a CUDA device, got {device!r}")
         return resolved
 
+    def _settings(self) -> _Settings:
+        return _Settings(
+            self.metrics,
+            self.kid_subsets,
+            self.kid_subset_size,
+            self.prc_neighborhood,
+            self.fid_bootstrap,
+            self.fid_floor,
+            seed=0,
+        )
+
     def score(self, real: ImageSetSource, fake: ImageSetSource) -> dict[str, float]:
         """Compute the metrics of ``fake`` images against ``real`` ones.
 
@@ -266,15 +435,19 @@ class FIDScorer:
         ----------
         real, fake : str, os.PathLike, torch.Tensor or torch.utils.data.Dataset
             A folder searched recursively for PNG/JPEG images (8- or 16-bit, reduced to 8 bits); a tensor
-            ``[N, C, H, W]`` with C 1 or 3, uint8 or float in [-1, 1] (values outside are clipped); or a
-            dataset yielding such ``[C, H, W]`` images or ``(image, label, ...)`` tuples, like
-            :class:`~medgan_aug.ImageFolderDataset`. All images of a set must share one size.
+            ``[N, C, H, W]`` with C 1 or 3, uint8 or float in ``value_range`` (values outside are clipped), or a
+            ``.pt`` (:func:`torch.save`) or ``.npy`` file holding one; or a dataset yielding such ``[C, H, W]``
+            images or ``(image, label, ...)`` tuples, like :class:`~medgan_aug.ImageFolderDataset` (whose [-1, 1]
+            images need the default ``value_range``). All images of a set must share one size.
 
         Returns
         -------
         dict of str to float
-            ``"fid"``; ``"kid_mean"``, ``"kid_std"``; ``"isc_mean"``, ``"isc_std"`` (of the fake set);
-            ``"precision"``, ``"recall"``, ``"f_score"``, for the metrics asked.
+            For the metrics asked: ``"fid"``, with ``fid_bootstrap`` ``"fid_std"``, ``"fid_ci_low"``,
+            ``"fid_ci_high"``, with ``fid_floor`` ``"fid_real_floor"``, ``"fid_real_floor_std"``,
+            ``"fid_matched"``, ``"fid_matched_std"``, ``"fid_floor_images"``; ``"kid_mean"``, ``"kid_std"``;
+            ``"isc_mean"``, ``"isc_std"`` (of the fake set); ``"precision"``, ``"recall"``, ``"f_score"``; and always
+            the set sizes ``"n_real"``, ``"n_fake"``. See the class description for their meaning.
 
         Raises
         ------
@@ -286,11 +459,9 @@ class FIDScorer:
         MetricsWeightsError
             If the extractor's pretrained weights are not given, not cached and cannot be downloaded.
         """
-        real_set = ImageSet(real, "real")
-        fake_set = ImageSet(fake, "fake")
-        kid_subset_size, isc_splits = _check_counts(
-            self.metrics, len(real_set), len(fake_set), self.kid_subset_size, self.prc_neighborhood
-        )
+        real_set = ImageSet(real, "real", self.value_range)
+        fake_set = ImageSet(fake, "fake", self.value_range)
+        kid_subset_size, isc_splits = _check_counts(self._settings(), len(real_set), len(fake_set))
         return self._run(real_set, fake_set, kid_subset_size, isc_splits)
 
     def score_generator(
@@ -310,10 +481,11 @@ class FIDScorer:
         Image ``i`` comes from seed ``seed + i`` with the latent convention of
         :func:`~medgan_aug.data.synthesize` (``z = RandomState(seed + i).randn(1, z_dim)``), so the fake set
         is the one ``synthesize(G, n, ..., seeds=range(seed, seed + n))`` writes with the same classes, kept in
-        memory: ``G``'s output in [-1, 1] is rounded to 8 bits exactly as :meth:`score` reads a float tensor,
-        batch by batch (a quarter of a float tensor's memory), and the results equal :meth:`score` on the
-        generated float tensor. ``G`` runs under :func:`torch.no_grad` on the device of its parameters, in its
-        current mode; put it on the scorer's device for speed.
+        memory: ``G``'s output in [-1, 1] is rounded to 8 bits exactly as :meth:`score` reads a float tensor
+        with the default ``value_range``, batch by batch (a quarter of a float tensor's memory), and the results
+        equal :meth:`score` on the generated float tensor then. The generated images are read as [-1, 1]
+        whatever ``value_range`` is; it applies to ``real``. ``G`` runs under :func:`torch.no_grad` on the device
+        of its parameters, in its current mode; put it on the scorer's device for speed.
 
         A generator that also makes segmentation masks (``G.mask_channels`` > 0) is scored on its images alone
         (its first ``G.img_channels - G.mask_channels`` channels). The real set must be images too; a paired
@@ -359,13 +531,27 @@ class FIDScorer:
             sets too small for a metric (checked before generating).
         """
         _image_channels(G)
-        real_set = ImageSet(real, "real")
-        n = _positive_int(n, "n")
-        kid_subset_size, isc_splits = _check_counts(
-            self.metrics, len(real_set), n, self.kid_subset_size, self.prc_neighborhood
+        return self._score_generated(
+            G, ImageSet(real, "real", self.value_range), n, classes, truncation_psi, noise_mode, seed, batch_size
         )
+
+    def _score_generated(
+        self,
+        G: Generator,
+        real_set: ImageSet,
+        n: int,
+        classes: int | Sequence[int] | None,
+        truncation_psi: float,
+        noise_mode: str,
+        seed: int,
+        batch_size: int | None,
+    ) -> dict[str, float]:
+        n = _positive_int(n, "n")
+        # Warnings name the line that called the public method, two frames up.
+        kid_subset_size, isc_splits = _check_counts(self._settings(), len(real_set), n, stacklevel=4)
         images = self._generate(G, n, classes, truncation_psi, noise_mode, seed, batch_size)
-        return self._run(real_set, ImageSet(images, "fake"), kid_subset_size, isc_splits)
+        # The generated images are uint8 already: value_range does not touch them.
+        return self._run(real_set, ImageSet(images, "fake"), kid_subset_size, isc_splits, stacklevel=4)
 
     def score_per_class(
         self,
@@ -440,16 +626,17 @@ class FIDScorer:
                     f"class {name!r} has {len(indices)} real images in {real_dataset.root}, but the metrics "
                     f"{', '.join(self.metrics)} need at least {fewest} per class"
                 )
+        # An ImageFolderDataset yields [-1, 1] images, whatever value_range says of other sets.
         return {
-            name: self.score_generator(
+            name: self._score_generated(
                 G,
-                Subset(real_dataset, indices),
+                ImageSet(Subset(real_dataset, indices), "real", (-1, 1)),
                 n_per_class,
-                classes=k,
-                truncation_psi=truncation_psi,
-                noise_mode=noise_mode,
-                seed=seed,
-                batch_size=batch_size,
+                k,
+                truncation_psi,
+                noise_mode,
+                seed,
+                batch_size,
             )
             for k, (name, indices) in enumerate(zip(names, members, strict=True))
         }
@@ -483,12 +670,14 @@ class FIDScorer:
                 z, c = generator_inputs(G, range(seed + begin, seed + stop), labels[begin:stop], device)
                 output = G(z, c, truncation_psi=float(truncation_psi), noise_mode=noise_mode, update_w_avg=False)
                 images[begin:stop] = float_to_uint8(
-                    output[:, :channels], f"the generator's output for seeds {seed + begin}-{seed + stop - 1}"
+                    output[:, :channels], f"the generator's output for seeds {seed + begin}-{seed + stop - 1}", (-1, 1)
                 ).cpu()
         return images
 
-    def _run(self, real_set: ImageSet, fake_set: ImageSet, kid_subset_size: int, isc_splits: int) -> dict[str, float]:
-        """Run torch-fidelity on two checked sets."""
+    def _run(
+        self, real_set: ImageSet, fake_set: ImageSet, kid_subset_size: int, isc_splits: int, stacklevel: int = 3
+    ) -> dict[str, float]:
+        """Extract both sets' features once through torch-fidelity and compute the metrics from them."""
         cuda = self.device.type == "cuda"
         # torch-fidelity's input1 is the generated set: precision/recall and the Inception Score rely on it.
         kwargs: dict[str, Any] = {
@@ -497,13 +686,9 @@ class FIDScorer:
             **{metric: metric in self.metrics for metric in METRICS},
             "batch_size": self.batch_size,
             "cuda": cuda,
-            "kid_subsets": self.kid_subsets,
-            "kid_subset_size": kid_subset_size,
-            "prc_neighborhood": self.prc_neighborhood,
-            "isc_splits": isc_splits,
-            "rng_seed": 0,
             "verbose": self.progress,
-            # Loads in the main process: the sets are in memory or cheap to decode next to the extractor.
+            # Loads in the main process: the sets are in memory or cheap to decode next to the extractor, and
+            # the ImageSets see every image they serve (for misread_warning).
             "save_cpu_ram": True,
             "cache": self.cache_dir is not None,
         }
@@ -524,6 +709,7 @@ class FIDScorer:
             key = f"{real_set.fingerprint()}\0{identity}\0{_PREPARATION_VERSION}"
             kwargs["cache_root"] = str(self.cache_dir)
             kwargs["input2_cache_name"] = f"medgan-aug-real-{hashlib.sha256(key.encode()).hexdigest()[:32]}"
+        layers = {metric: resolve_feature_layer_for_metric(metric, **kwargs) for metric in self.metrics}
 
         saved = None
         if module is not None:
@@ -531,7 +717,17 @@ class FIDScorer:
         device_context = torch.cuda.device(self.device) if cuda else contextlib.nullcontext()
         try:
             with device_context:
-                results = calculate_metrics(**kwargs)
+                extractor = create_feature_extractor(
+                    kwargs["feature_extractor"], list(dict.fromkeys(layers.values())), **kwargs
+                )
+                fake = extract_featuresdict_from_input_id_cached(1, extractor, **kwargs)
+                real = extract_featuresdict_from_input_id_cached(2, extractor, **kwargs)
+                real_fid_stats = None
+                if "fid" in layers:
+                    # torch-fidelity's cache of the real set's statistics, under the names it has always used.
+                    real_fid_stats = fid_featuresdict_to_statistics_cached(
+                        real, kwargs.get("input2_cache_name"), extractor, layers["fid"], **kwargs
+                    )
         except (urllib.error.URLError, ConnectionError, TimeoutError) as error:
             # The download found reachable a moment ago failed after all.
             if not downloads:
@@ -542,7 +738,17 @@ class FIDScorer:
                 module.train(saved[0])
                 for parameter, flag in zip(module.parameters(), saved[1], strict=True):
                     parameter.requires_grad_(flag)
-        return _rename(results)
+        for image_set in (real_set, fake_set):
+            message = image_set.misread_warning()
+            if message is not None:
+                warnings.warn(message, UserWarning, stacklevel=stacklevel)
+        return _compute(
+            self._settings(),
+            {metric: fake[layer] for metric, layer in layers.items()},
+            {metric: real[layer] for metric, layer in layers.items()},
+            (len(real_set), len(fake_set), kid_subset_size, isc_splits),
+            real_fid_stats,
+        )
 
     @staticmethod
     def from_features(
@@ -555,6 +761,8 @@ class FIDScorer:
         kid_subset_size: int = 1000,
         prc_neighborhood: int = 3,
         seed: int = 0,
+        fid_bootstrap: int = 200,
+        fid_floor: bool = True,
     ) -> dict[str, float]:
         """Compute the metrics from feature arrays with torch-fidelity's own functions.
 
@@ -568,11 +776,16 @@ class FIDScorer:
         metrics : sequence of str
             Any of :data:`METRICS`; ``"isc"`` needs ``fake_logits``.
         fake_logits : numpy.ndarray or torch.Tensor, optional
-            Class logits ``[N, K]`` of the generated images, for the Inception Score.
+            Class logits ``[N, K]`` of the generated images, for the Inception Score; as many rows as ``fake``
+            when other metrics use it too.
         kid_subsets, kid_subset_size, prc_neighborhood : int
             As for :class:`FIDScorer`.
         seed : int
-            Seed of the random KID subsets and of the Inception Score's shuffling.
+            Seed of the random KID subsets, the Inception Score's shuffling, FID's bootstrap and floor splits.
+        fid_bootstrap : int
+            Bootstrap resamples of FID's interval, as for :class:`FIDScorer`.
+        fid_floor : bool
+            Whether to compute the real-vs-real floor.
 
         Returns
         -------
@@ -583,43 +796,36 @@ class FIDScorer:
         ------
         ValueError
             For arrays that are not 2-D, have different widths or non-finite values, sets too small for a
-            metric, or ``"isc"`` without ``fake_logits``.
+            metric, ``"isc"`` without ``fake_logits`` (or with another number of rows than ``fake``), or
+            ``fid_bootstrap`` from 1 to 99.
         """
-        metrics = _check_metrics(metrics)
-        kid_subsets = _positive_int(kid_subsets, "kid_subsets")
-        kid_subset_size = _positive_int(kid_subset_size, "kid_subset_size", 2)
-        prc_neighborhood = _positive_int(prc_neighborhood, "prc_neighborhood")
+        settings = _Settings(
+            _check_metrics(metrics),
+            _positive_int(kid_subsets, "kid_subsets"),
+            _positive_int(kid_subset_size, "kid_subset_size", 2),
+            _positive_int(prc_neighborhood, "prc_neighborhood"),
+            _bootstrap_count(fid_bootstrap),
+            bool(fid_floor),
+            _positive_int(seed, "seed", 0),
+        )
         real_t, fake_t = _features(real, "real features"), _features(fake, "fake features")
         if real_t.shape[1] != fake_t.shape[1]:
             raise ValueError(f"real and fake features differ in width: {real_t.shape[1]} and {fake_t.shape[1]} columns")
         if real_t.dtype != fake_t.dtype:
             real_t, fake_t = real_t.double(), fake_t.double()
+        fake_by_metric = dict.fromkeys(settings.metrics, fake_t)
         n_fake = len(fake_t)
-        logits = None
-        if "isc" in metrics:
+        if "isc" in settings.metrics:
             if fake_logits is None:
                 raise ValueError("metric 'isc' needs fake_logits, the class logits [N, K] of the fake images")
-            logits = _features(fake_logits, "fake_logits")
+            fake_by_metric["isc"] = logits = _features(fake_logits, "fake_logits")
+            if settings.metrics != ("isc",) and len(logits) != n_fake:
+                raise ValueError(f"fake_logits has {len(logits)} rows but fake has {n_fake}: one per generated image")
             n_fake = len(logits)
-        kid_subset_size, isc_splits = _check_counts(metrics, len(real_t), n_fake, kid_subset_size, prc_neighborhood)
-
-        results: dict[str, Any] = {}
-        if "isc" in metrics:
-            results.update(isc_features_to_metric(logits, isc_splits, True, seed))
-        if "fid" in metrics:
-            fake_stats, real_stats = fid_features_to_statistics(fake_t), fid_features_to_statistics(real_t)
-            results.update(fid_statistics_to_metric(fake_stats, real_stats, False))
-        if "kid" in metrics:
-            results.update(
-                kid_features_to_metric(
-                    fake_t,
-                    real_t,
-                    kid_subsets=kid_subsets,
-                    kid_subset_size=kid_subset_size,
-                    rng_seed=seed,
-                    verbose=False,
-                )
-            )
-        if "prc" in metrics:
-            results.update(prc_features_to_metric(fake_t, real_t, prc_neighborhood=prc_neighborhood, verbose=False))
-        return _rename(results)
+        kid_subset_size, isc_splits = _check_counts(settings, len(real_t), n_fake)
+        return _compute(
+            settings,
+            fake_by_metric,
+            dict.fromkeys(settings.metrics, real_t),
+            (len(real_t), n_fake, kid_subset_size, isc_splits),
+        )

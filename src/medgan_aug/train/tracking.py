@@ -17,7 +17,11 @@ class MetricTracker:
     Parameters
     ----------
     scorer : FIDScorer
-        The metrics to compute (the real statistics are cached when it has a ``cache_dir``).
+        The metrics to compute (the real statistics are cached when it has a ``cache_dir``). It must read floats
+        as [-1, 1] (``value_range``'s default), the range of the generator's output and the training dataset. Build
+        it with ``fid_bootstrap=0, fid_floor=False`` (as ``medgan-aug train --metrics`` does): evaluations compare
+        FIDs at one fixed number of images with each other, so an interval and a floor would only cost time at
+        every evaluation, and such a scorer does not warn about the small sets.
     every_ticks : int
         Ticks between evaluations; the last tick is always evaluated.
     num_samples : int
@@ -26,6 +30,11 @@ class MetricTracker:
         Result to minimise when choosing the best snapshot, e.g. ``"fid"`` or ``"kid_mean"``.
     patience : int, optional
         Stop training after this many evaluations in a row without a new best; None never stops early.
+
+    Raises
+    ------
+    ValueError
+        For a scorer with another ``value_range``, or a bad number.
     """
 
     def __init__(
@@ -37,6 +46,11 @@ class MetricTracker:
         key: str = "fid",
         patience: int | None = None,
     ) -> None:
+        if scorer.value_range != (-1, 1):
+            raise ValueError(
+                f"the scorer reads floats as {scorer.value_range}, but the generator's images and the training "
+                "dataset are in [-1, 1]: build it with the default value_range=(-1, 1)"
+            )
         if not isinstance(every_ticks, int) or every_ticks < 1:
             raise ValueError(f"every_ticks must be an int >= 1, got {every_ticks!r}")
         if not isinstance(num_samples, int) or num_samples < 2:
