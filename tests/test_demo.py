@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +39,17 @@ def test_phantom_geometry_round_trips_through_nrrd(tmp_path: Path) -> None:
     np.testing.assert_allclose(volume.spacing, PHANTOM_SPACING)
     assert volume.data.dtype == np.float32
     assert volume.data.min() >= 0.0 and volume.data.max() <= 1.0
+
+
+def test_phantoms_are_in_the_patient_frame(tmp_path: Path) -> None:
+    # Axis 0 runs to the patient's right (the larger, left ventricle is at negative x), 1 anterior, 2 superior.
+    volume = read_volume(make_phantom_volumes(tmp_path, n=1, size=16, seed=0)[0])
+    assert volume.space == "RAS" and volume.orientation_code() == "RAS"
+    slicer = VolumeSlicer(["coronal", "sagittal"], size=16)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        planes = list(slicer.planes(volume))
+    assert {(p.view, p.normal, p.orientation) for p in planes} == {("coronal", "P", "RAS"), ("sagittal", "L", "RAS")}
 
 
 def test_phantoms_are_deterministic_per_seed(tmp_path: Path) -> None:
@@ -109,8 +121,24 @@ def test_smoke_demo_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str
     fid = _metric(printed, "FID synthetic vs real test")
     kid = _metric(printed, "KID synthetic vs real test (mean)")
     assert math.isfinite(fid) and fid >= 0 and math.isfinite(kid)
-    baseline = _metric(printed, "baseline (real-only) test balanced accuracy")
-    assert baseline == pytest.approx(report["stages"][0]["test"]["balanced_accuracy"], abs=5e-4)
+    # FID is read against its interval and the real-vs-real floor at one size.
+    low, high = (
+        _metric(printed, "FID 95% bootstrap interval, low"),
+        _metric(printed, "FID 95% bootstrap interval, high"),
+    )
+    assert 0 <= low <= high and _metric(printed, "FID real vs real (two halves of real test): the floor") >= 0
+    assert _metric(printed, "images per side of the floor") >= 2
+    # Self-training: every stage with the preset's seeds, the baseline as their mean, the verdict with its interval.
+    assert report["config"]["repeats"] == 2 and all(len(st["per_seed"]) == 2 for st in report["stages"] if st["val"])
+    baseline = _metric(printed, "baseline (real-only) test balanced accuracy, mean over seeds")
+    assert baseline == pytest.approx(report["stages"][0]["summary"]["test"]["balanced_accuracy"]["mean"], abs=5e-4)
+    comparison = report["comparison"]
+    if comparison is not None:
+        assert comparison["verdict"] in ("helped", "hurt", "no_difference")
+        assert _metric(printed, "its 95% bootstrap interval (patients and seeds), low") == pytest.approx(
+            comparison["ci_low"], abs=5e-4
+        )
+    assert report["verdict"].split(":")[0] in printed
     assert f"report: {out / 'selftrain' / 'report.md'}" in printed
     assert (out / "summary.md").read_text().count("FID") >= 2
 

@@ -655,6 +655,7 @@ def _score(args: argparse.Namespace) -> int:
             value_range=tuple(int(end) for end in args.value_range.split(",")),
             fid_bootstrap=args.fid_bootstrap,
             fid_floor=not args.no_fid_floor,
+            progress=not args.no_progress,
         )
         if args.network is None:
             results = scorer.score(args.real, args.fake)
@@ -777,6 +778,9 @@ def _add_score_parser(commands: argparse._SubParsersAction) -> None:
     )
     score.add_argument(
         "--no-fid-floor", action="store_true", help="skip FID between two halves of the real set (the floor)"
+    )
+    score.add_argument(
+        "--no-progress", action="store_true", help="no progress of the feature extraction and the FID bootstrap"
     )
     score.add_argument("--json", action="store_true", help="print one JSON object")
     score.set_defaults(func=_score)

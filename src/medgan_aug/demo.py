@@ -104,7 +104,8 @@ def make_phantom_volumes(folder: str | os.PathLike[str], n: int = 6, size: int =
     shell, brain tissue with a slow texture, a bright midline falx and two dark, asymmetric lateral ventricles
     (near :data:`PHANTOM_VENTRICLE_CENTRES`), with per-patient jitter of size and position and multiplicative
     speckle. Values are float32 in [0, 1]; the first and last planes of every view are background only, as the
-    ``noise`` class expects.
+    ``noise`` class expects. The files are in RAS (``space: right-anterior-superior``, identity directions: the
+    axes point to the patient's right, anterior and superior), so their views are cut in the patient frame.
 
     Parameters
     ----------
@@ -137,7 +138,8 @@ def make_phantom_volumes(folder: str | os.PathLike[str], n: int = 6, size: int =
     rngs = [np.random.default_rng(child) for child in np.random.SeedSequence(seed).spawn(int(n))]
     paths = []
     for index, rng in enumerate(rngs):
-        volume = Volume.from_array(_phantom(int(size), depth, rng), spacing=PHANTOM_SPACING)
+        # +x runs to the patient's right (the larger, left ventricle is at negative x): identity directions in RAS.
+        volume = Volume.from_array(_phantom(int(size), depth, rng), spacing=PHANTOM_SPACING, space="RAS")
         paths.append(write_nrrd(volume, folder / f"patient{index:03d}.nrrd"))
     return sorted(paths)
 
@@ -145,9 +147,11 @@ def make_phantom_volumes(folder: str | os.PathLike[str], n: int = 6, size: int =
 DEMO_PRESETS: tuple[str, ...] = ("smoke", "default", "large")
 """Names accepted by :meth:`DemoSettings.preset`."""
 
-# Tilts of every view and the patient split of the planes, as in the ultrasound workflow of the README.
+# Tilts of every view and the patient split of the planes, as in the ultrasound workflow of the README. A third of
+# the patients are held out for testing: self-training's verdict resamples test patients, and fewer than 5 cannot
+# carry an interval (16 volumes give 8 / 3 / 5).
 _TILTS = (-10.0, 0.0, 10.0)
-_SPLIT = (0.5, 0.25, 0.25)
+_SPLIT = (0.5, 0.2, 0.3)
 # Self-training: half of the real training planes, pseudo-labels at the README's confidence threshold.
 _REAL_FRACTION = 0.5
 _THRESHOLD = 0.9
@@ -187,6 +191,10 @@ class DemoSettings:
         Training epochs of every classifier.
     selftrain_rounds : int
         Maximum pseudo-labelling rounds.
+    selftrain_repeats : int
+        Classifier seeds per self-training run (the verdict's interval covers their spread).
+    slice_every : int
+        Keep every ``slice_every``-th slice of each sweep: more patients for the same number of planes.
     seed : int
         Seed of the phantoms, the split, the GAN, the synthetic set and the classifiers.
     device : str, optional
@@ -209,6 +217,8 @@ class DemoSettings:
     classifier: str
     classifier_epochs: int
     selftrain_rounds: int
+    selftrain_repeats: int
+    slice_every: int
     seed: int = 0
     device: str | None = None
     progress: bool = True
@@ -227,6 +237,8 @@ class DemoSettings:
             "synthetic_per_class": 2,
             "classifier_epochs": 1,
             "selftrain_rounds": 1,
+            "selftrain_repeats": 1,
+            "slice_every": 1,
         }
         for name, minimum in minimums.items():
             value = getattr(self, name)
@@ -288,9 +300,11 @@ _PRESET_VALUES: dict[str, dict[str, Any]] = {
         "classifier": "test_resnet",
         "classifier_epochs": 1,
         "selftrain_rounds": 1,
+        "selftrain_repeats": 2,
+        "slice_every": 1,
     },
     "default": {
-        "volumes": 8,
+        "volumes": 16,
         "volume_size": 48,
         "image_size": 32,
         "kimg": 8.0,
@@ -301,6 +315,8 @@ _PRESET_VALUES: dict[str, dict[str, Any]] = {
         "classifier": "test_resnet",
         "classifier_epochs": 4,
         "selftrain_rounds": 2,
+        "selftrain_repeats": 3,
+        "slice_every": 2,
     },
     "large": {
         "volumes": 24,
@@ -314,6 +330,8 @@ _PRESET_VALUES: dict[str, dict[str, Any]] = {
         "classifier": "resnet18",
         "classifier_epochs": 10,
         "selftrain_rounds": 3,
+        "selftrain_repeats": 5,
+        "slice_every": 1,
     },
 }
 
@@ -327,11 +345,14 @@ class DemoSummary:
     steps : list of tuple
         ``(step, seconds, result)`` per step, in order.
     metrics : dict of str to float
-        ``fid`` and ``kid_mean``/``kid_std`` of the synthetic set against the real test planes,
-        ``fid_real_val_test`` (real validation against real test planes: the score of real data, for scale),
+        ``fid`` (with its bootstrap interval ``fid_ci_low``/``fid_ci_high``) and ``kid_mean``/``kid_std`` of the
+        synthetic set against the real test planes; ``fid_matched`` and ``fid_real_floor``, synthetic against real
+        and real against real at ``fid_floor_images`` images per side (the floor to read FID against);
         ``feature_classifier_test_accuracy``, ``ada_p`` (final augmentation probability), ``accepted``
-        (pseudo-labelled images trained on by the selected run), and ``baseline``/``full``/``selected``
-        ``_test_balanced_accuracy`` of self-training.
+        (pseudo-labelled images trained on by the selected run); ``baseline``/``full``/``selected``
+        ``_test_balanced_accuracy`` of self-training (mean over seeds, and ``_std``), and ``selftrain_difference``
+        with its 95 % interval ``selftrain_ci_low``/``selftrain_ci_high`` (absent when no run used synthetic
+        images).
     paths : dict of str to pathlib.Path
         The folders, sample grids, plots and reports.
     """
@@ -352,15 +373,25 @@ class DemoSummary:
 
 _METRIC_NAMES = {
     "fid": "FID synthetic vs real test (classifier features)",
+    "fid_ci_low": "FID 95% bootstrap interval, low",
+    "fid_ci_high": "FID 95% bootstrap interval, high",
+    "fid_matched": "FID synthetic vs half of real test, at the floor's size",
+    "fid_real_floor": "FID real vs real (two halves of real test): the floor",
+    "fid_floor_images": "images per side of the floor",
     "kid_mean": "KID synthetic vs real test (mean)",
     "kid_std": "KID synthetic vs real test (std)",
-    "fid_real_val_test": "FID real val vs real test (for scale)",
     "feature_classifier_test_accuracy": "feature classifier test accuracy",
     "ada_p": "ADA p at the end of training",
     "accepted": "pseudo-labelled images used by the selected run",
-    "baseline_test_balanced_accuracy": "baseline (real-only) test balanced accuracy",
-    "full_test_balanced_accuracy": "real 100% test balanced accuracy",
-    "selected_test_balanced_accuracy": "selected run test balanced accuracy",
+    "baseline_test_balanced_accuracy": "baseline (real-only) test balanced accuracy, mean over seeds",
+    "baseline_test_balanced_accuracy_std": "baseline (real-only) test balanced accuracy, std over seeds",
+    "full_test_balanced_accuracy": "real 100% test balanced accuracy, mean over seeds",
+    "full_test_balanced_accuracy_std": "real 100% test balanced accuracy, std over seeds",
+    "selected_test_balanced_accuracy": "selected run test balanced accuracy, mean over seeds",
+    "selected_test_balanced_accuracy_std": "selected run test balanced accuracy, std over seeds",
+    "selftrain_difference": "compared run minus baseline, test balanced accuracy",
+    "selftrain_ci_low": "its 95% bootstrap interval (patients and seeds), low",
+    "selftrain_ci_high": "its 95% bootstrap interval (patients and seeds), high",
 }
 
 _T = TypeVar("_T")
@@ -396,17 +427,19 @@ def run_demo(settings: DemoSettings) -> DemoSummary:
     Steps, each timed, with everything written under ``settings.out_dir``:
 
     1. ``volumes/``: :func:`make_phantom_volumes`.
-    2. ``planes/``: coronal and sagittal planes tilted by -10, 0 and 10 degrees, the first and last eighth of every
-       view's slices labelled ``noise``, split by patient into ``train``/``val``/``test`` (:class:`VolumeSlicer`).
+    2. ``planes/``: coronal and sagittal planes (every ``slice_every``-th slice) tilted by -10, 0 and 10 degrees,
+       the first and last eighth of every view's slices labelled ``noise``, split by patient into
+       ``train``/``val``/``test`` (half, a fifth and three tenths of the patients; :class:`VolumeSlicer`).
     3. ``training/``: a small class-conditional StyleGAN2 trained with ADA on ``planes/train``
        (:class:`GANTrainer`): sample grids ``reals.png`` and ``fakes-*.png``, ``loss.png``, ``augment.png``,
        ``stats.jsonl`` and the final ``training-*.pt``.
     4. ``synthetic/``: ``synthetic_per_class`` images per class from the final EMA generator (:func:`synthesize`).
     5. A classifier trained on the real training planes, whose pre-logits features
-       (:class:`~medgan_aug.metrics.ClassifierFeatures`) score FID and KID of the synthetic set against the real
-       test planes, and of the real validation against the real test planes for scale.
+       (:class:`~medgan_aug.metrics.ClassifierFeatures`) score FID (with its bootstrap interval and the
+       real-vs-real floor) and KID of the synthetic set against the real test planes.
     6. ``selftrain/``: :class:`~medgan_aug.selftrain.SelfTrainer` in pseudo mode on the synthetic folder as an
-       unlabelled pool, with half of the real training planes, against the real-only baselines (``report.md``,
+       unlabelled pool, with half of the real training planes, ``selftrain_repeats`` classifier seeds per run,
+       against the real-only baselines, and its verdict with a patient-level bootstrap interval (``report.md``,
        ``report.json``, ``runs.png``, confusion PNGs, ``classifier.pt``).
 
     Parameters
@@ -471,7 +504,13 @@ def run_demo(settings: DemoSettings) -> DemoSummary:
     paths["volumes"] = out / "volumes"
 
     # 2. Planes.
-    slicer = VolumeSlicer(["coronal", "sagittal"], _TILTS, size=s.image_size, noise_margin=max(s.volume_size // 8, 1))
+    slicer = VolumeSlicer(
+        ["coronal", "sagittal"],
+        _TILTS,
+        size=s.image_size,
+        every=s.slice_every,
+        noise_margin=max(s.volume_size // 8, 1),
+    )
     planes = timed(
         "slice",
         lambda: slicer.write(volumes, out / "planes", split=_SPLIT, seed=s.seed, progress=s.progress),
@@ -548,15 +587,14 @@ def run_demo(settings: DemoSettings) -> DemoSummary:
         probs = predict(model, real.test, num_workers=0, device=device)
         accuracy = float(np.mean(probs.argmax(axis=1) == real.test_labels))
         features = ClassifierFeatures(model, real.num_channels, s.image_size)
-        smallest = min(len(real.val), len(real.test), s.synthetic_per_class * len(classes))
+        smallest = min(len(real.test), s.synthetic_per_class * len(classes))
         scorer = FIDScorer(("fid", "kid"), extractor=features, device=device, kid_subset_size=smallest)
         results = scorer.score(planes / "test", synthetic)
-        reference = scorer.score(planes / "val", planes / "test")
+        keys = ("fid", "fid_ci_low", "fid_ci_high", "fid_matched", "fid_real_floor", "fid_floor_images")
         return {
-            "fid": results["fid"],
+            **{key: results[key] for key in keys},
             "kid_mean": results["kid_mean"],
             "kid_std": results["kid_std"],
-            "fid_real_val_test": reference["fid"],
             "feature_classifier_test_accuracy": accuracy,
         }
 
@@ -565,7 +603,9 @@ def run_demo(settings: DemoSettings) -> DemoSummary:
             "score synthetic set (FID/KID, classifier features)",
             score,
             lambda m: (
-                f"FID {m['fid']:.4g}, KID {m['kid_mean']:.3g}; real val vs test: FID {m['fid_real_val_test']:.4g}"
+                f"FID {m['fid']:.4g} (95% CI {m['fid_ci_low']:.4g} to {m['fid_ci_high']:.4g}); at "
+                f"{m['fid_floor_images']:.0f} images per side: synthetic {m['fid_matched']:.4g} vs real-vs-real "
+                f"floor {m['fid_real_floor']:.4g}; KID {m['kid_mean']:.3g} +- {m['kid_std']:.2g}"
             ),
         )
     )
@@ -579,6 +619,7 @@ def run_demo(settings: DemoSettings) -> DemoSummary:
         rounds=s.selftrain_rounds,
         patience=s.selftrain_rounds,
         train=classifier_settings,
+        repeats=s.selftrain_repeats,
     )
     pool = FolderPool(synthetic, real.resolution, num_channels=real.num_channels)
     selftrain = out / "selftrain"
@@ -587,11 +628,16 @@ def run_demo(settings: DemoSettings) -> DemoSummary:
         lambda: SelfTrainer(config_st).run(real, pool, out_dir=selftrain, progress=s.progress),
         lambda r: r.verdict(),
     )
-    for stage_name, stage in (("baseline", result.baseline), ("selected", result.selected_stage)):
-        metrics[f"{stage_name}_test_balanced_accuracy"] = float(stage.test.balanced_accuracy)
-    full = [stage for stage in result.stages if stage.kind == "full"]
-    if full:
-        metrics["full_test_balanced_accuracy"] = float(full[0].test.balanced_accuracy)
+    reported = {stage.kind: stage for stage in result.stages if stage.kind in ("baseline", "full")}
+    reported["selected"] = result.selected_stage
+    for stage_name, stage in reported.items():
+        metrics[f"{stage_name}_test_balanced_accuracy"] = stage.mean("test", "balanced_accuracy")
+        metrics[f"{stage_name}_test_balanced_accuracy_std"] = stage.std("test", "balanced_accuracy") or 0.0
+    comparison = result.comparison()
+    if comparison is not None:
+        metrics["selftrain_difference"] = comparison.interval.estimate
+        metrics["selftrain_ci_low"] = comparison.interval.low
+        metrics["selftrain_ci_high"] = comparison.interval.high
     metrics["accepted"] = float(sum(result.selected_stage.synthetic_per_class))
     paths.update(
         selftrain=selftrain,

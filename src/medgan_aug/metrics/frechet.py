@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Literal
 
 import numpy as np
+from tqdm.auto import tqdm
 
 __all__ = ["FLOOR_SPLITS", "FrechetResampler", "fid_interval", "fid_uncertainty"]
 
@@ -213,7 +214,14 @@ def fid_interval(point: float, replicates: np.ndarray) -> tuple[float, float, fl
 
 
 def fid_uncertainty(
-    fake: np.ndarray, real: np.ndarray, point: float, *, resamples: int, floor: bool, seed: int
+    fake: np.ndarray,
+    real: np.ndarray,
+    point: float,
+    *,
+    resamples: int,
+    floor: bool,
+    seed: int,
+    progress: bool = False,
 ) -> dict[str, float]:
     """The bootstrap interval of an FID, and the real-vs-real floor with the synthetic FID at the floor's size.
 
@@ -236,6 +244,8 @@ def fid_uncertainty(
         Whether to compute the floor.
     seed : int
         Seeds the resamples and the splits (each its own stream).
+    progress : bool
+        Show a progress bar over the resamples (minutes for thousands of images on a CPU).
 
     Returns
     -------
@@ -269,7 +279,7 @@ def fid_uncertainty(
                     counts(bootstrap_rng.integers(n_fake, size=n_fake), 0),
                     counts(bootstrap_rng.integers(n_real, size=n_real), n_fake),
                 )
-                for _ in range(resamples)
+                for _ in tqdm(range(resamples), desc="FID bootstrap", unit="resample", disable=not progress)
             ]
         )
         std, low, high = fid_interval(point, replicates)

@@ -120,6 +120,7 @@ class _Settings:
     fid_bootstrap: int
     fid_floor: bool
     seed: int
+    progress: bool = False
 
 
 def _needs(metric: str, prc_neighborhood: int) -> int:
@@ -229,6 +230,7 @@ def _compute(
                 resamples=settings.fid_bootstrap,
                 floor=settings.fid_floor,
                 seed=settings.seed,
+                progress=settings.progress,
             )
         )
     if "kid" in settings.metrics:
@@ -321,7 +323,7 @@ class FIDScorer:
         extractor (name and weights file, or a module's class and state) and the image preparation. None: no
         caching.
     progress : bool
-        Let torch-fidelity print progress to stderr.
+        Let torch-fidelity print progress to stderr, and show a progress bar over FID's bootstrap resamples.
     value_range : pair of numbers
         The range float pixels are read in: ``(-1, 1)`` (a generator's output, the default), ``(0, 1)``
         (torchvision's convention) or ``(0, 255)`` (8-bit levels held as floats); its ends become 0 and 255,
@@ -426,6 +428,7 @@ class FIDScorer:
             self.fid_bootstrap,
             self.fid_floor,
             seed=0,
+            progress=self.progress,
         )
 
     def score(self, real: ImageSetSource, fake: ImageSetSource) -> dict[str, float]:

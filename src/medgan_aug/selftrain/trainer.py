@@ -73,7 +73,9 @@ class SelfTrainConfig:
         In (0, 1]: share of the real training split used, per class (nested: a smaller fraction with the same
         seed uses a subset of a larger one's images).
     threshold : float
-        In (0, 1]: a pool image becomes a candidate when its top class probability is at least this.
+        In (0, 1]: a pool image becomes a candidate when its top class probability under the previous stage's seed
+        ensemble (the mean softmax of its ``repeats`` classifiers) is at least this. An ensemble is less
+        overconfident than one classifier, so fewer images may pass a given threshold than with ``repeats=1``.
     max_ratio : float
         Per-class cap: over all rounds, class ``k`` accepts at most ``floor(max_ratio * real_k)`` synthetic images,
         ``real_k`` being its real training images; ``math.inf`` removes the cap.
