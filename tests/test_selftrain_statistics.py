@@ -265,8 +265,8 @@ def test_three_verdicts_come_from_the_interval_alone(accuracies, verdict, openin
     assert (iv.low > 0) == (verdict == "helped") and (iv.high < 0) == (verdict == "hurt")
     sentence = comparison.sentence()
     assert sentence.startswith(opening) and f"{iv.low:+.3f} to {iv.high:+.3f}" in sentence
-    if verdict == "no_difference":
-        assert f"about {comparison.detectable:.3f}" in sentence and "400 images of 40 patients" in sentence
+    # Every verdict states what the test set could detect, and on how many images and patients.
+    assert f"about {comparison.detectable:.3f}" in sentence and "400 test images of 40 patients" in sentence
     record = comparison.to_dict()
     assert record["verdict"] == verdict and record["n_test_images"] == 400 and record["n_test_patients"] == 40
     assert record["ci_low"] == iv.low and record["difference"] == iv.estimate

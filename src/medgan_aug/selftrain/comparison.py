@@ -114,15 +114,11 @@ class Comparison:
             f"({level} {iv.low:+.3f} to {iv.high:+.3f}"
         )
         numbers += f"; mean of {self.repeats} seeds)" if self.repeats > 1 else ")"
-        if self.verdict == "helped":
-            text = f"Synthetic data helped: {numbers}."
-        elif self.verdict == "hurt":
-            text = f"Synthetic data hurt: {numbers}."
-        else:
-            text = (
-                f"No detectable difference: {numbers}; these {self.n_images} images"
-                f"{self._patients_clause()} can detect differences of about {self.detectable:.3f}."
-            )
+        opening = {"helped": "Synthetic data helped", "hurt": "Synthetic data hurt"}
+        text = (
+            f"{opening.get(self.verdict, 'No detectable difference')}: {numbers}; these {self.n_images} "
+            f"{self.split} images{self._patients_clause()} can detect differences of about {self.detectable:.3f}."
+        )
         if not self.selected:
             text += f" No run with synthetic images beat {self.baseline} on validation; {self.compared} was the best."
         if self.repeats == 1:
