@@ -207,10 +207,6 @@ class Comparison:
         return "\n".join(lines) + "\n"
 
 
-def _ensemble(probs: np.ndarray) -> np.ndarray:
-    return probs.mean(axis=0)
-
-
 def compare_runs(
     y_true: np.ndarray,
     baseline_probs: np.ndarray,
@@ -272,7 +268,8 @@ def compare_runs(
     predictions = [arm.argmax(axis=2) for arm in arms]
     common = {"num_classes": k, "groups": groups, "resamples": resamples, "seed": seed}
     interval = paired_bootstrap(truth, predictions[0], predictions[1], metric, **common)
-    ensembles = [_ensemble(arm) for arm in arms]
+    # McNemar and DeLong compare one classifier per run: the seed ensemble, the mean softmax over seeds.
+    ensembles = [arm.mean(axis=0) for arm in arms]
     correct = [ensemble.argmax(axis=1) == truth for ensemble in ensembles]
     mcnemar = mcnemar_exact(correct[0], correct[1])
 

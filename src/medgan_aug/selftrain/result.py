@@ -162,12 +162,11 @@ def _fmt(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.3f}"
 
 
-def _spread(stage: Stage, split: str, metric: str) -> str:
-    """``mean ± sd`` over seeds (the mean alone for one seed, n/a when untrained)."""
-    mean, std = stage.mean(split, metric), stage.std(split, metric)
-    if mean is None:
+def _mean_sd(values: np.ndarray) -> str:
+    """``mean ± sd`` of per-seed values (the value alone for one seed, n/a for none)."""
+    if values.size == 0:
         return "n/a"
-    return f"{mean:.3f}" if std is None else f"{mean:.3f} ± {std:.3f}"
+    return f"{values.mean():.3f}" if values.size == 1 else f"{values.mean():.3f} ± {values.std(ddof=1):.3f}"
 
 
 @dataclass
@@ -312,15 +311,10 @@ class SelfTrainResult:
         return [(f"recall {name}", "recall", k) for k, name in enumerate(self.class_names)]
 
     def _extra_cell(self, stage: Stage, split: str, attribute: str, index: int | None) -> str:
-        if not stage.trained:
-            return "n/a"
+        if index is None:
+            return _mean_sd(stage.per_seed(split, attribute))
         reports = [getattr(run, split) for run in stage.runs]
-        values = [getattr(r, attribute) if index is None else getattr(r, attribute)[index] for r in reports if r]
-        values = [v for v in values if v is not None]
-        if not values:
-            return "n/a"
-        array = np.array(values, dtype=np.float64)
-        return f"{array.mean():.3f}" if array.size == 1 else f"{array.mean():.3f} ± {array.std(ddof=1):.3f}"
+        return _mean_sd(np.array([getattr(r, attribute)[index] for r in reports if r is not None], dtype=np.float64))
 
     def to_markdown(self) -> str:
         """Return the report as Markdown: the verdict and its statistics first, then the runs (mean ± sd over seeds),
@@ -368,10 +362,10 @@ class SelfTrainResult:
                 stage.name + marker,
                 str(stage.real_images),
                 " / ".join(str(c) for c in stage.synthetic_per_class),
-                _spread(stage, "val", self.monitor),
-                _spread(stage, split, "accuracy"),
-                _spread(stage, split, "balanced_accuracy"),
-                _spread(stage, split, "macro_f1"),
+                _mean_sd(stage.per_seed("val", self.monitor)),
+                _mean_sd(stage.per_seed(split, "accuracy")),
+                _mean_sd(stage.per_seed(split, "balanced_accuracy")),
+                _mean_sd(stage.per_seed(split, "macro_f1")),
                 *(self._extra_cell(stage, split, attribute, index) for _, attribute, index in extra),
             ]
             lines.append("| " + " | ".join(cells) + " |")
