@@ -335,19 +335,19 @@ class SelfTrainer:
         self,
         name: str,
         kind: str,
-        train_sets: Sequence[Dataset],
         reals: Sequence[RealSplits],
-        synthetic: np.ndarray,
+        synthetic: _Labelled | None,
         bar: tqdm,
         progress: bool,
         **fields: Any,
     ) -> tuple[Stage, list[nn.Module]]:
-        """Train and score one classifier per seed (``train_sets[r]`` with seed ``train.seed + r``)."""
+        """Train and score one classifier per seed: seed ``train.seed + r`` on ``reals[r].train`` plus ``synthetic``."""
         cfg = self.config
         names = reals[0].class_names
         held_out = {"val": reals[0].val, "test": reals[0].test}
         runs, models = [], []
-        for r, (train_set, real_r) in enumerate(zip(train_sets, reals, strict=True)):
+        for r, real_r in enumerate(reals):
+            train_set = real_r.train if synthetic is None else ConcatDataset([real_r.train, synthetic])
             settings = replace(cfg.train, seed=cfg.train.seed + r)
             bar.set_postfix_str(f"{name}, seed {settings.seed}: training on {len(train_set)} images")
             model, history = self._fit(train_set, real_r, settings, progress, quiet=kind != "baseline" or r > 0)
@@ -365,11 +365,12 @@ class SelfTrainer:
             bar.update(1)
         ensemble = {split: np.mean([run.probs[split] for run in runs], axis=0) for split in runs[0].probs}
         k = len(names)
+        synthetic_labels = np.zeros(0, dtype=np.int64) if synthetic is None else synthetic.labels
         stage = Stage(
             name=name,
             kind=kind,
             real_images=len(reals[0].train),
-            synthetic_per_class=tuple(int(c) for c in np.bincount(synthetic, minlength=k)),
+            synthetic_per_class=tuple(int(c) for c in np.bincount(synthetic_labels, minlength=k)),
             added_per_class=fields.pop("added", (0,) * k),
             capped=fields.pop("capped", (0,) * k),
             below_threshold=fields.pop("below_threshold", None),
@@ -449,18 +450,13 @@ class SelfTrainer:
         )
         plan = 1 + int(cfg.full_baseline and cfg.real_fraction < 1)
         plan += cfg.rounds if cfg.mode == "pseudo" else len(cfg.mix_ratios)
-        no_synthetic = np.zeros(0, dtype=np.int64)
         with tqdm(total=plan * cfg.repeats, desc="self-training", unit="classifier", disable=not progress) as bar:
             baseline_name = f"real {_percent(cfg.real_fraction)}"
-            stage, models = self._stage(
-                baseline_name, "baseline", [u.train for u in used], used, no_synthetic, bar, progress
-            )
+            stage, models = self._stage(baseline_name, "baseline", used, None, bar, progress)
             result.model = _cpu_copy(models[0])
             self._add(result, stage, bar, out_dir)
             if cfg.full_baseline and cfg.real_fraction < 1:
-                full, _ = self._stage(
-                    "real 100%", "full", [real.train] * cfg.repeats, [real] * cfg.repeats, no_synthetic, bar, progress
-                )
+                full, _ = self._stage("real 100%", "full", [real] * cfg.repeats, None, bar, progress)
                 self._add(result, full, bar, out_dir)
             if cfg.mode == "pseudo":
                 result.stop_reason = self._pseudo_rounds(result, used, pool, models, bar, out_dir, progress)
@@ -543,9 +539,8 @@ class SelfTrainer:
             taken = np.concatenate([taken, chosen])
             taken_labels = np.concatenate([taken_labels, accept.labels])
             remaining = np.delete(remaining, accept.indices)
-            synthetic = _Labelled(pool, taken, taken_labels)
             stage, models = self._stage(
-                name, "round", [ConcatDataset([u.train, synthetic]) for u in used], used, taken_labels, bar, progress,
+                name, "round", used, _Labelled(pool, taken, taken_labels), bar, progress,
                 added=accept.per_class, capped=accept.capped, below_threshold=accept.below_threshold,
                 pool_remaining=int(remaining.size),
             )  # fmt: skip
@@ -581,9 +576,8 @@ class SelfTrainer:
             chosen = np.concatenate([o[:n] for o, n in zip(order, counts, strict=True)]).astype(np.int64)
             for i in chosen.tolist():
                 first_stage.setdefault(i, name)
-            synthetic = _Labelled(pool, chosen, labels[chosen])
             stage, models = self._stage(
-                name, "mix", [ConcatDataset([u.train, synthetic]) for u in used], used, labels[chosen], bar, progress,
+                name, "mix", used, _Labelled(pool, chosen, labels[chosen]), bar, progress,
                 added=tuple(counts), capped=tuple(w - n for w, n in zip(wanted, counts, strict=True)),
                 pool_remaining=len(pool) - int(chosen.size),
             )  # fmt: skip
