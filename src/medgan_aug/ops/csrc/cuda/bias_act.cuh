@@ -5,11 +5,11 @@
 
 #include <cstdint>
 #include <string>
-#include <string_view>
 
 #include <ATen/Dispatch.h>
 #include <ATen/OpMathType.h>
 #include <ATen/core/Tensor.h>
+#include <c10/util/string_view.h>
 #include <ATen/ops/empty.h>
 
 #include "common/activation.h"
@@ -87,7 +87,7 @@ inline BiasLayout bias_layout(const at::Tensor& x, const at::Tensor& b, int64_t 
 // The forward pass when dy is undefined, else the gradient of the given order.
 template <typename Launch>
 at::Tensor bias_act_launch(const at::Tensor& x, const at::Tensor& b, const at::Tensor& dy,
-                           int64_t dim, std::string_view act, double alpha, double gain,
+                           int64_t dim, c10::string_view act, double alpha, double gain,
                            double clamp, int order) {
   const BiasLayout layout = bias_layout(x, b, dim);
   const int code = activation_code(std::string(act));
@@ -126,13 +126,13 @@ at::Tensor bias_act_launch(const at::Tensor& x, const at::Tensor& b, const at::T
 
 template <typename Launch>
 at::Tensor bias_act_op(const at::Tensor& x, const at::Tensor& b, int64_t dim,
-                       std::string_view act, double alpha, double gain, double clamp) {
+                       c10::string_view act, double alpha, double gain, double clamp) {
   return bias_act_launch<Launch>(x, b, at::Tensor(), dim, act, alpha, gain, clamp, 0);
 }
 
 template <typename Launch>
 at::Tensor bias_act_grad_op(const at::Tensor& dy, const at::Tensor& x, const at::Tensor& b,
-                            int64_t dim, std::string_view act, double alpha, double gain,
+                            int64_t dim, c10::string_view act, double alpha, double gain,
                             double clamp, int64_t order) {
   TORCH_CHECK(order == 1 || order == 2, "bias_act_grad: order must be 1 or 2, got ", order);
   TORCH_CHECK(dy.is_floating_point() && dy.sizes() == x.sizes() && dy.device() == x.device(),
