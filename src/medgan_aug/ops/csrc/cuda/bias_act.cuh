@@ -21,12 +21,14 @@ constexpr int kBiasActThreads = 256;
 
 template <typename scalar_t, typename acc_t>
 struct BiasActArgs {
-  const scalar_t* x;   // contiguous, numel elements
+  const scalar_t* x;   // dense (contiguous in its memory format), numel elements
   const acc_t* bias;   // [channels], or null for no bias
-  const scalar_t* dy;  // like x (bias_act_grad only)
-  scalar_t* out;       // like x
+  const scalar_t* dy;  // laid out like x (bias_act_grad only)
+  scalar_t* out;       // laid out like x
   int64_t numel;
-  int64_t channels, inner;  // element i has bias index i / inner % channels
+  // The element at memory offset i has bias index i / inner % channels: inner
+  // is the stride of dim in the layout (1 along C for channels_last).
+  int64_t channels, inner;
   int code, order;
   acc_t alpha, gain, clamp;
 };
@@ -60,11 +62,13 @@ __global__ void __launch_bounds__(kBiasActThreads)
   }
 }
 
-// Where element i of x finds its bias: at i / inner % channels.
+// Where the element at memory offset i of a dense tensor finds its bias: at
+// i / inner % channels.
 struct BiasLayout {
   int64_t channels, inner;
 };
 
+// Checks b against x; inner is set by the launcher from the output's layout.
 inline BiasLayout bias_layout(const at::Tensor& x, const at::Tensor& b, int64_t dim) {
   TORCH_CHECK(x.is_floating_point(), "bias_act: x must be floating point, got ",
               x.scalar_type());
@@ -80,7 +84,6 @@ inline BiasLayout bias_layout(const at::Tensor& x, const at::Tensor& b, int64_t 
   TORCH_CHECK(b.size(0) == x.size(dim), "bias_act: b has ", b.size(0), " elements but x has ",
               x.size(dim), " along dim ", dim);
   layout.channels = b.size(0);
-  for (int64_t d = dim + 1; d < x.dim(); ++d) layout.inner *= x.size(d);
   return layout;
 }
 
@@ -89,13 +92,19 @@ template <typename Launch>
 at::Tensor bias_act_launch(const at::Tensor& x, const at::Tensor& b, const at::Tensor& dy,
                            int64_t dim, c10::string_view act, double alpha, double gain,
                            double clamp, int order) {
-  const BiasLayout layout = bias_layout(x, b, dim);
+  // The output keeps x's layout (x.suggest_memory_format()); x, and dy when it
+  // is laid out otherwise, are made dense in that layout.
+  const at::MemoryFormat format = x.suggest_memory_format();
+  BiasLayout layout = bias_layout(x, b, dim);
   const int code = activation_code(std::string(act));
   const typename Launch::DeviceGuard guard(x.device());
-  at::Tensor out = at::empty(x.sizes(), x.options());
+  at::Tensor out = at::empty(x.sizes(), x.options().memory_format(format));
   if (out.numel() == 0) return out;
-  const at::Tensor xc = x.contiguous();
-  const at::Tensor dyc = dy.defined() ? dy.to(x.scalar_type()).contiguous() : dy;
+  // out, x and dy are dense in one layout, so the element at offset i has
+  // index i / stride(dim) % size(dim) along dim in each of them.
+  if (b.numel() != 0) layout.inner = out.stride(dim);
+  const at::Tensor xc = x.contiguous(format);
+  const at::Tensor dyc = dy.defined() ? dy.to(x.scalar_type()).contiguous(format) : dy;
   const dim3 grid = grid_stride_grid(out.numel(), kBiasActThreads);
   const dim3 block(kBiasActThreads);
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "bias_act", [&] {

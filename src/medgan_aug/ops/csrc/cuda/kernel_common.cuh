@@ -30,6 +30,9 @@ __host__ __device__ inline int floor_div(int a, int b) {
 __host__ __device__ inline int ceil_div_signed(int a, int b) {
   return -floor_div(-a, b);
 }
+__host__ __device__ inline int min_int(int a, int b) {
+  return a < b ? a : b;
+}
 // The representative of a modulo b in [0, b).
 __host__ __device__ inline int positive_mod(int a, int b) {
   const int r = a % b;

@@ -1,6 +1,7 @@
 // upfirdn2d kernels (upsample by zero insertion, pad, FIR filter, downsample),
 // their launch configuration and the host launcher shared by the CUDA and
-// the emulated library.
+// the emulated library.  The generic kernels here run every call that the
+// specialisations of upfirdn2d_special.cuh do not take.
 #pragma once
 
 #include <cmath>
@@ -11,14 +12,15 @@
 #include <ATen/OpMathType.h>
 #include <ATen/core/Tensor.h>
 #include <ATen/ops/empty.h>
-#include <ATen/ops/outer.h>
 
 #include "cuda/kernel_common.cuh"
+#include "cuda/upfirdn2d_special.cuh"
+#include "cuda/upfirdn2d_taps.cuh"
 
 namespace medgan_aug::cuda {
 
-// Shared memory of the tiled kernel, in accumulator elements: an input tile
-// and the filter taps.
+// Shared memory of the generic tiled kernel, in accumulator elements: an input
+// tile and the filter taps.
 constexpr int kUpfirdnTileCapacity = 4096;
 constexpr int kUpfirdnMaxTiledTaps = 256;
 static_assert((kUpfirdnTileCapacity + kUpfirdnMaxTiledTaps) * sizeof(double) <= 48 * 1024,
@@ -28,34 +30,15 @@ static_assert((kUpfirdnTileCapacity + kUpfirdnMaxTiledTaps) * sizeof(double) <= 
 // the tile would be mostly halo.
 constexpr int kUpfirdnMaxTileOut = 64;
 constexpr int kUpfirdnMinTileOut = 8;
-constexpr int kUpfirdnThreads = 256;
-
-// Sizes of one call.  Per-axis values are ints: the host launcher checks that
-// every coordinate the kernels derive from them fits.
-struct Upfirdn2dGeometry {
-  int64_t planes;  // N * C
-  int in_w, in_h, out_w, out_h;
-  int up_x, up_y, down_x, down_y;
-  int pad_x0, pad_y0;
-  int taps_w, taps_h;
-};
-
-template <typename scalar_t, typename acc_t>
-struct Upfirdn2dArgs {
-  const scalar_t* x;  // [planes, in_h, in_w]
-  const acc_t* taps;  // [taps_h, taps_w] correlation taps, gain folded in
-  scalar_t* y;        // [planes, out_h, out_w]
-  Upfirdn2dGeometry geo;
-  int tile_w, tile_h;  // outputs per block of the tiled kernel
-};
 
 // One output pixel.  Its taps sit at upsampled positions o * down - pad0 + t;
 // only those at multiples of `up` hold an input pixel, so the loops start at
 // the first such tap and step by `up`: inserted zeros are never multiplied.
 // sample(ix, iy) returns input pixel (ix, iy), zero outside the image.
-template <typename acc_t, typename Sample>
-__device__ __forceinline__ acc_t polyphase_sum(const Upfirdn2dGeometry& g, const acc_t* taps,
-                                               int ox, int oy, const Sample& sample) {
+// tap(ty, tx) returns correlation tap (ty, tx).
+template <typename acc_t, typename Tap, typename Sample>
+__device__ __forceinline__ acc_t polyphase_sum(const Upfirdn2dGeometry& g, const Tap& tap, int ox,
+                                               int oy, const Sample& sample) {
   const int vx = ox * g.down_x - g.pad_x0;
   const int vy = oy * g.down_y - g.pad_y0;
   const int tx0 = positive_mod(-vx, g.up_x);
@@ -63,9 +46,8 @@ __device__ __forceinline__ acc_t polyphase_sum(const Upfirdn2dGeometry& g, const
   acc_t sum(0);
   int iy = (vy + ty0) / g.up_y;
   for (int ty = ty0; ty < g.taps_h; ty += g.up_y, ++iy) {
-    const acc_t* row = taps + int64_t(ty) * g.taps_w;
     int ix = (vx + tx0) / g.up_x;
-    for (int tx = tx0; tx < g.taps_w; tx += g.up_x, ++ix) sum += row[tx] * sample(ix, iy);
+    for (int tx = tx0; tx < g.taps_w; tx += g.up_x, ++ix) sum += tap(ty, tx) * sample(ix, iy);
   }
   return sum;
 }
@@ -84,18 +66,19 @@ __host__ __device__ inline InputSpan input_span(int first_out, int count, int up
 }
 
 // Each block computes one output tile of tile_w x tile_h pixels for the
-// planes blockIdx.y, blockIdx.y + gridDim.y, ...: it stages the input pixels
-// the tile reads (zeros for padding) and the taps in shared memory, then
-// every thread computes outputs from there.
+// planes blockIdx.y, blockIdx.y + gridDim.y, ...: it stages the taps and the
+// input pixels the tile reads (zeros for padding) in shared memory, then every
+// thread computes outputs from there.  NCHW only.
 template <typename scalar_t, typename acc_t>
 __global__ void __launch_bounds__(kUpfirdnThreads)
-    upfirdn2d_tiled_kernel(const Upfirdn2dArgs<scalar_t, acc_t> a) {
+    upfirdn2d_tiled_kernel(const Upfirdn2dArgs<scalar_t> a) {
   __shared__ acc_t taps[kUpfirdnMaxTiledTaps];
   __shared__ acc_t tile[kUpfirdnTileCapacity];
   const Upfirdn2dGeometry& g = a.geo;
   const int tid = int(threadIdx.x);
   const int threads = int(blockDim.x);
-  for (int i = tid; i < g.taps_w * g.taps_h; i += threads) taps[i] = a.taps[i];
+  stage_taps_2d(a.filter, taps, g.taps_h, g.taps_w, tid, threads);
+  const auto tap = [&](int ty, int tx) { return taps[ty * g.taps_w + tx]; };
 
   const int tiles_x = int(ceil_div(g.out_w, a.tile_w));
   const int ox0 = int(blockIdx.x) % tiles_x * a.tile_w;
@@ -121,7 +104,7 @@ __global__ void __launch_bounds__(kUpfirdnThreads)
     for (int i = tid; i < tile_w * tile_h; i += threads) {
       const int ox = ox0 + i % tile_w;
       const int oy = oy0 + i / tile_w;
-      const acc_t value = polyphase_sum(g, taps, ox, oy, sample);
+      const acc_t value = polyphase_sum<acc_t>(g, tap, ox, oy, sample);
       dst[int64_t(oy) * g.out_w + ox] = static_cast<scalar_t>(value);
     }
     // The next plane overwrites the tile.
@@ -129,28 +112,56 @@ __global__ void __launch_bounds__(kUpfirdnThreads)
   }
 }
 
-// Fallback for filters or resampling factors whose tiles do not fit in
-// shared memory: one output per thread, read straight from global memory.
+// Fallback for what the tiled kernels do not take (tiles that do not fit in
+// shared memory, channels_last): one output per thread, read straight from
+// global memory.  Outputs are numbered in memory order, so with NHWC the
+// threads of a warp are adjacent in C and their loads and stores coalesce.
+// The taps are staged in shared memory when they fit, else computed per use.
 template <typename scalar_t, typename acc_t>
 __global__ void __launch_bounds__(kUpfirdnThreads)
-    upfirdn2d_direct_kernel(const Upfirdn2dArgs<scalar_t, acc_t> a) {
+    upfirdn2d_direct_kernel(const Upfirdn2dArgs<scalar_t> a, bool nhwc) {
+  __shared__ acc_t taps[kUpfirdnMaxTiledTaps];
   const Upfirdn2dGeometry& g = a.geo;
-  const int64_t plane_size = int64_t(g.out_h) * g.out_w;
-  const int64_t total = g.planes * plane_size;
+  const bool staged = int64_t(g.taps_w) * g.taps_h <= kUpfirdnMaxTiledTaps;
+  if (staged) {
+    stage_taps_2d(a.filter, taps, g.taps_h, g.taps_w, int(threadIdx.x), int(blockDim.x));
+    __syncthreads();
+  }
+  const auto tap = [&](int ty, int tx) {
+    return staged ? taps[ty * g.taps_w + tx] : filter_tap_2d<acc_t>(a.filter, ty, tx);
+  };
+  const int64_t total = g.planes * g.out_h * g.out_w;
   for (int64_t i = grid_stride_begin(); i < total; i += grid_stride_step()) {
-    const scalar_t* src = a.x + i / plane_size * g.in_h * g.in_w;
+    int ox, oy;
+    const scalar_t* src;
+    int64_t pixel_stride;  // between horizontally adjacent input pixels
+    if (nhwc) {
+      const int64_t c = i % g.channels;
+      const int64_t pixel = i / g.channels;
+      ox = int(pixel % g.out_w);
+      oy = int(pixel / g.out_w % g.out_h);
+      const int64_t n = pixel / g.out_w / g.out_h;
+      src = a.x + n * g.in_h * g.in_w * g.channels + c;
+      pixel_stride = g.channels;
+    } else {
+      ox = int(i % g.out_w);
+      oy = int(i / g.out_w % g.out_h);
+      src = a.x + i / g.out_w / g.out_h * g.in_h * g.in_w;
+      pixel_stride = 1;
+    }
     const auto sample = [&](int ix, int iy) {
       const bool inside = ix >= 0 && ix < g.in_w && iy >= 0 && iy < g.in_h;
-      return inside ? acc_t(src[int64_t(iy) * g.in_w + ix]) : acc_t(0);
+      return inside ? acc_t(src[(int64_t(iy) * g.in_w + ix) * pixel_stride]) : acc_t(0);
     };
-    const int ox = int(i % g.out_w);
-    const int oy = int(i / g.out_w % g.out_h);
-    a.y[i] = static_cast<scalar_t>(polyphase_sum(g, a.taps, ox, oy, sample));
+    a.y[i] = static_cast<scalar_t>(polyphase_sum<acc_t>(g, tap, ox, oy, sample));
   }
 }
 
+enum class Upfirdn2dKernel { kDirect, kTiled, kSpecialised };
+
 struct Upfirdn2dLaunchConfig {
-  bool tiled;
+  Upfirdn2dKernel kernel;
+  int specialisation;  // row of kUpfirdn2dSpecialisations for kSpecialised
   dim3 grid, block;
   int tile_w, tile_h;
 };
@@ -160,7 +171,32 @@ inline int64_t max_input_span(int64_t tile, int up, int down, int taps) {
   return ceil_div((tile - 1) * down + taps, up);
 }
 
-inline Upfirdn2dLaunchConfig upfirdn2d_launch_config(const Upfirdn2dGeometry& g) {
+// The kernel and launch shape of a call: a specialisation when one matches,
+// else the generic tiled kernel, else the direct one.
+inline Upfirdn2dLaunchConfig upfirdn2d_launch_config(const Upfirdn2dGeometry& g,
+                                                     bool separable, bool nhwc) {
+  const int64_t plane_blocks = g.planes < kMaxGridYZ ? g.planes : kMaxGridYZ;
+  const int special = upfirdn2d_specialisation(g, separable, nhwc);
+  if (special >= 0) {
+    const Upfirdn2dSpecialisation& s = kUpfirdn2dSpecialisations[special];
+    const int64_t tiles = ceil_div(g.out_w, s.tile_w) * ceil_div(g.out_h, s.tile_h);
+    if (tiles <= kMaxGridX) {
+      // The first tile is the largest: its staged input sets the block shape.
+      const auto extent = [&](int outputs, int tile) {
+        const int n = outputs < tile ? outputs : tile;
+        const int quads = (n + s.up - 1) / s.up;
+        return (quads - 1) * s.down + s.up - 1 + s.max_taps / s.up;
+      };
+      return {Upfirdn2dKernel::kSpecialised, special, dim3(unsigned(tiles), unsigned(plane_blocks)),
+              upfirdn2d_special_block(extent(g.out_w, s.tile_w), extent(g.out_h, s.tile_h)),
+              s.tile_w, s.tile_h};
+    }
+  }
+  const int64_t outputs = g.planes * g.out_h * g.out_w;
+  const Upfirdn2dLaunchConfig direct{Upfirdn2dKernel::kDirect, -1,
+                                     grid_stride_grid(outputs, kUpfirdnThreads),
+                                     dim3(kUpfirdnThreads), 0, 0};
+  if (nhwc) return direct;
   int tile_w = g.out_w < kUpfirdnMaxTileOut ? g.out_w : kUpfirdnMaxTileOut;
   int tile_h = g.out_h < kUpfirdnMaxTileOut ? g.out_h : kUpfirdnMaxTileOut;
   const auto footprint = [&] {
@@ -179,16 +215,28 @@ inline Upfirdn2dLaunchConfig upfirdn2d_launch_config(const Upfirdn2dGeometry& g)
                      footprint() <= kUpfirdnTileCapacity && tiles <= kMaxGridX &&
                      (tile_w >= kUpfirdnMinTileOut || tile_w == g.out_w) &&
                      (tile_h >= kUpfirdnMinTileOut || tile_h == g.out_h);
-  if (!tiled) {
-    const int64_t outputs = g.planes * g.out_h * g.out_w;
-    return {false, grid_stride_grid(outputs, kUpfirdnThreads), dim3(kUpfirdnThreads), 0, 0};
-  }
+  if (!tiled) return direct;
   // Whole warps, enough for the larger of the two per-block loops.
   const int64_t work = footprint() > tile_w * tile_h ? footprint() : tile_w * tile_h;
   const int64_t threads = ceil_div(work, 32) * 32;
-  const int64_t plane_blocks = g.planes < kMaxGridYZ ? g.planes : kMaxGridYZ;
-  return {true, dim3(unsigned(tiles), unsigned(plane_blocks)),
+  return {Upfirdn2dKernel::kTiled, -1, dim3(unsigned(tiles), unsigned(plane_blocks)),
           dim3(unsigned(threads < kUpfirdnThreads ? threads : kUpfirdnThreads)), tile_w, tile_h};
+}
+
+// Launches the specialisation config.specialisation: the switch maps each
+// row of kUpfirdn2dSpecialisations to its kernel instantiation.
+template <typename Launch, typename scalar_t, typename acc_t, int S = 0>
+void launch_upfirdn2d_specialisation(const Upfirdn2dLaunchConfig& config,
+                                     const Upfirdn2dArgs<scalar_t>& args) {
+  if constexpr (S < kUpfirdn2dSpecialisationCount) {
+    if (config.specialisation != S) {
+      launch_upfirdn2d_specialisation<Launch, scalar_t, acc_t, S + 1>(config, args);
+    } else if constexpr (kUpfirdn2dSpecialisations[S].separable) {
+      Launch{}(upfirdn2d_separable_kernel<scalar_t, acc_t, S>, config.grid, config.block, args);
+    } else {
+      Launch{}(upfirdn2d_poly2d_kernel<scalar_t, acc_t, S>, config.grid, config.block, args);
+    }
+  }
 }
 
 // Output length along one axis, after checking that every coordinate the
@@ -219,6 +267,7 @@ inline Upfirdn2dGeometry upfirdn2d_geometry(const at::Tensor& x, const at::Tenso
   g.out_w = upfirdn2d_output_size(x.size(3), upx, downx, padx0, padx1, f.size(-1), "x");
   g.out_h = upfirdn2d_output_size(x.size(2), upy, downy, pady0, pady1, f.size(0), "y");
   g.planes = x.size(0) * x.size(1);
+  g.channels = int(x.size(1));
   g.in_w = int(x.size(3));
   g.in_h = int(x.size(2));
   g.up_x = int(upx);
@@ -232,18 +281,40 @@ inline Upfirdn2dGeometry upfirdn2d_geometry(const at::Tensor& x, const at::Tenso
   return g;
 }
 
-// The filter as 2-D correlation taps in the accumulation type.  The gain is
-// applied first, in f's own dtype, as gain ** (f.dim() / 2): a 1-D filter is
-// scaled by sqrt(gain) for each of its two passes, matching the rounding of
-// StyleGAN2-ADA.  A 1-D filter run along x and then y is the 2-D filter
-// outer(f, f).
-inline at::Tensor upfirdn2d_taps(const at::Tensor& f, bool flip_filter, double gain,
-                                 at::ScalarType acc_type) {
-  at::Tensor taps = f.mul(f.dim() == 1 ? std::sqrt(gain) : gain).to(acc_type);
-  if (f.dim() == 1) taps = at::outer(taps, taps);
+// The raw filter as the kernels read it (see FilterSource).  The gain is
+// applied in f's own dtype, as gain ** (f.dim() / 2): a 1-D filter is scaled
+// by sqrt(gain) for each of its two passes, matching the rounding of
+// StyleGAN2-ADA.  Filters of a dtype the kernels do not read are converted to
+// float32 first (the only case with an extra launch).
+inline FilterSource upfirdn2d_filter_source(at::Tensor& f, bool flip_filter, double gain) {
+  FilterSource s{};
+  switch (f.scalar_type()) {
+    case at::kFloat:
+      s.dtype = kFilterFloat;
+      break;
+    case at::kDouble:
+      s.dtype = kFilterDouble;
+      break;
+    case at::kHalf:
+      s.dtype = kFilterHalf;
+      break;
+    case at::kBFloat16:
+      s.dtype = kFilterBFloat16;
+      break;
+    default:
+      f = f.to(at::kFloat);
+      s.dtype = kFilterFloat;
+  }
+  s.data = f.data_ptr();
+  s.dim = int(f.dim());
+  s.stride0 = f.stride(0);
+  s.stride1 = f.dim() == 2 ? f.stride(1) : 0;
+  s.taps_w = int(f.size(-1));
+  s.taps_h = int(f.size(0));
   // The taps are correlated, so a true convolution needs them reversed.
-  if (!flip_filter) taps = taps.flip({0, 1});
-  return taps.contiguous();
+  s.reverse = !flip_filter;
+  s.scale = f.dim() == 1 ? std::sqrt(gain) : gain;
+  return s;
 }
 
 template <typename Launch>
@@ -265,21 +336,33 @@ at::Tensor upfirdn2d_op(const at::Tensor& x, const at::Tensor& f, int64_t upx, i
   const Upfirdn2dGeometry g = upfirdn2d_geometry(x, f, upx, upy, downx, downy, padx0, padx1,
                                                  pady0, pady1);
   const typename Launch::DeviceGuard guard(x.device());
-  at::Tensor y = at::empty({x.size(0), x.size(1), g.out_h, g.out_w}, x.options());
+  // The output keeps x's layout: channels_last stays channels_last (NHWC),
+  // anything else becomes NCHW.
+  const bool nhwc = x.suggest_memory_format() == at::MemoryFormat::ChannelsLast;
+  const at::MemoryFormat format = nhwc ? at::MemoryFormat::ChannelsLast
+                                       : at::MemoryFormat::Contiguous;
+  at::Tensor y = at::empty({x.size(0), x.size(1), g.out_h, g.out_w},
+                           x.options().memory_format(format));
   if (y.numel() == 0) return y;
-  const at::Tensor xc = x.contiguous();
-  const Upfirdn2dLaunchConfig config = upfirdn2d_launch_config(g);
+  const at::Tensor xc = x.contiguous(format);
+  at::Tensor filter = f;
+  const FilterSource source = upfirdn2d_filter_source(filter, flip_filter, gain);
+  const Upfirdn2dLaunchConfig config = upfirdn2d_launch_config(g, f.dim() == 1, nhwc);
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "upfirdn2d", [&] {
     using acc_t = at::opmath_type<scalar_t>;
-    const at::Tensor taps =
-        upfirdn2d_taps(f, flip_filter, gain, c10::CppTypeToScalarType<acc_t>::value);
-    const Upfirdn2dArgs<scalar_t, acc_t> args{xc.data_ptr<scalar_t>(), taps.data_ptr<acc_t>(),
-                                              y.data_ptr<scalar_t>(), g, config.tile_w,
-                                              config.tile_h};
-    if (config.tiled) {
-      Launch{}(upfirdn2d_tiled_kernel<scalar_t, acc_t>, config.grid, config.block, args);
-    } else {
-      Launch{}(upfirdn2d_direct_kernel<scalar_t, acc_t>, config.grid, config.block, args);
+    const Upfirdn2dArgs<scalar_t> args{xc.data_ptr<scalar_t>(), y.data_ptr<scalar_t>(), g,
+                                       source, config.tile_w, config.tile_h};
+    switch (config.kernel) {
+      case Upfirdn2dKernel::kSpecialised:
+        launch_upfirdn2d_specialisation<Launch, scalar_t, acc_t>(config, args);
+        break;
+      case Upfirdn2dKernel::kTiled:
+        Launch{}(upfirdn2d_tiled_kernel<scalar_t, acc_t>, config.grid, config.block, args);
+        break;
+      case Upfirdn2dKernel::kDirect:
+        Launch{}(upfirdn2d_direct_kernel<scalar_t, acc_t>, config.grid, config.block, args,
+                 nhwc);
+        break;
     }
   });
   return y;
