@@ -2,8 +2,8 @@
 
 Each upfirdn2d call picks one of the compile-time specialisations of
 csrc/cuda/upfirdn2d_special.cuh (up 2, down 2, or up 1 down 1 on both axes
-with 2-D filters up to 4x4 or 1-D filters up to 12 taps) or the generic
-kernels; these tests reach each of them and compare with the float64
+with 2-D filters up to 4x4 or 1-D filters up to 12 taps; NHWC with filters up
+to 4x4) or the generic kernels; these tests reach each of them and compare with the float64
 definition (the pure PyTorch path on float64 tensors).  Emulation runs one
 host thread per CUDA thread, so the images are small.
 """
@@ -143,6 +143,16 @@ def test_channels_last_and_strided_inputs_keep_their_layout(impl, up, down, fsha
     for view in (base[:, :, 1:, ::2], base.transpose(2, 3)):
         y = _check(view, f, impl, **kwargs)
         assert y.is_contiguous()
+
+
+@pytest.mark.parametrize(("up", "down"), MODES, ids=MODE_IDS)
+@pytest.mark.parametrize("fshape", [(1, 1), (2, 3), (4, 4), (3,), (4,)])
+def test_channels_last_specialisations_match_float64(impl, up, down, fshape):
+    # NHWC takes the 2-D rows of the table for filters up to 4x4, 1-D ones as their outer product.
+    x = torch.randn(1, 3, 7, 6, dtype=torch.float64, generator=torch.Generator().manual_seed(17))
+    x = x.to(memory_format=torch.channels_last)
+    y = _check(x, _filter(fshape, 18), impl, up=up, down=down, padding=[2, 1, -1, 3], flip_filter=True)
+    assert y.is_contiguous(memory_format=torch.channels_last)
 
 
 @pytest.mark.parametrize("case", reference_cases("upfirdn2d"))

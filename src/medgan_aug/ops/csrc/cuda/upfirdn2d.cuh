@@ -157,7 +157,7 @@ __global__ void __launch_bounds__(kUpfirdnThreads)
   }
 }
 
-enum class Upfirdn2dKernel { kDirect, kTiled, kSpecialised };
+enum class Upfirdn2dKernel { kDirect, kTiled, kSpecialised, kSpecialisedNhwc };
 
 struct Upfirdn2dLaunchConfig {
   Upfirdn2dKernel kernel;
@@ -177,6 +177,15 @@ inline Upfirdn2dLaunchConfig upfirdn2d_launch_config(const Upfirdn2dGeometry& g,
                                                      bool separable, bool nhwc) {
   const int64_t plane_blocks = g.planes < kMaxGridYZ ? g.planes : kMaxGridYZ;
   const int special = upfirdn2d_specialisation(g, separable, nhwc);
+  if (special >= 0 && nhwc) {
+    const int up = kUpfirdn2dSpecialisations[special].up;
+    const int64_t quads = g.planes / g.channels * ceil_div(g.out_w, up) * ceil_div(g.out_h, up);
+    const dim3 block = upfirdn2d_nhwc_block(g.channels);
+    const int64_t blocks = ceil_div(quads, block.y);
+    return {Upfirdn2dKernel::kSpecialisedNhwc, special,
+            dim3(unsigned(blocks < kMaxGridStrideBlocks ? blocks : kMaxGridStrideBlocks)), block,
+            0, 0};
+  }
   if (special >= 0) {
     const Upfirdn2dSpecialisation& s = kUpfirdn2dSpecialisations[special];
     const int64_t tiles = ceil_div(g.out_w, s.tile_w) * ceil_div(g.out_h, s.tile_h);
@@ -233,6 +242,8 @@ void launch_upfirdn2d_specialisation(const Upfirdn2dLaunchConfig& config,
       launch_upfirdn2d_specialisation<Launch, scalar_t, acc_t, S + 1>(config, args);
     } else if constexpr (kUpfirdn2dSpecialisations[S].separable) {
       Launch{}(upfirdn2d_separable_kernel<scalar_t, acc_t, S>, config.grid, config.block, args);
+    } else if (config.kernel == Upfirdn2dKernel::kSpecialisedNhwc) {
+      Launch{}(upfirdn2d_poly2d_nhwc_kernel<scalar_t, acc_t, S>, config.grid, config.block, args);
     } else {
       Launch{}(upfirdn2d_poly2d_kernel<scalar_t, acc_t, S>, config.grid, config.block, args);
     }
@@ -354,6 +365,7 @@ at::Tensor upfirdn2d_op(const at::Tensor& x, const at::Tensor& f, int64_t upx, i
                                        source, config.tile_w, config.tile_h};
     switch (config.kernel) {
       case Upfirdn2dKernel::kSpecialised:
+      case Upfirdn2dKernel::kSpecialisedNhwc:
         launch_upfirdn2d_specialisation<Launch, scalar_t, acc_t>(config, args);
         break;
       case Upfirdn2dKernel::kTiled:

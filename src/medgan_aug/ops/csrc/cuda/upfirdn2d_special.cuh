@@ -6,9 +6,12 @@
 //   the same factors on both axes: up 2 (upsample2d), down 2 (downsample2d)
 //   and up 1 down 1 (filter2d); and 1-D (separable) filters up to 4 and up to
 //   12 taps (ADA's wavelet filters) with the same three factor pairs, run as
-//   a horizontal and a vertical K-tap pass fused in one launch.  Everything
-//   else (other factors, per-axis factors that differ, larger filters,
-//   channels_last inputs) runs on the generic kernels of upfirdn2d.cuh.
+//   a horizontal and a vertical K-tap pass fused in one launch.  channels_last
+//   (NHWC) inputs with the same factors and filters up to 4x4 (1-D ones as
+//   their outer product) take the 2-D rows through a direct NHWC kernel.
+//   Everything else (other factors, per-axis factors that differ, larger
+//   filters, 1-D filters over 4 taps in NHWC) runs on the generic kernels of
+//   upfirdn2d.cuh.
 //
 // How they save instructions
 //   UP, DOWN and the tap bound K are template parameters.  Every thread
@@ -34,9 +37,18 @@
 //   blocks fit per SM at float32.  The separable kernel also keeps the
 //   horizontal pass's result (staged rows x tile width) in shared memory,
 //   which is why its tiles are half as tall for filter and down 2.
+//
+// NHWC
+//   The NHWC kernel stages no input tile: consecutive threads take
+//   consecutive channels of one output quad, so every tap's load is one
+//   coalesced run over C, and neighbouring quads' reuse of an input pixel is
+//   left to the L1 cache.  Its phases are the same for every quad (quads
+//   start at multiples of UP), so its taps sit in registers as in the NCHW
+//   kernel.
 #pragma once
 
 #include <cstdint>
+#include <type_traits>
 
 #include "cuda/kernel_common.cuh"
 #include "cuda/upfirdn2d_taps.cuh"
@@ -94,11 +106,12 @@ struct Upfirdn2dSpec {
 };
 
 // Index of the specialisation that runs a call, or -1 for the generic kernels.
+// NHWC calls use the 2-D rows whatever the filter's rank.
 inline int upfirdn2d_specialisation(const Upfirdn2dGeometry& g, bool separable, bool nhwc) {
-  if (nhwc || g.up_x != g.up_y || g.down_x != g.down_y) return -1;
+  if (g.up_x != g.up_y || g.down_x != g.down_y) return -1;
   for (int i = 0; i < kUpfirdn2dSpecialisationCount; ++i) {
     const Upfirdn2dSpecialisation& s = kUpfirdn2dSpecialisations[i];
-    if (s.separable == separable && s.up == g.up_x && s.down == g.down_x &&
+    if (s.separable == (separable && !nhwc) && s.up == g.up_x && s.down == g.down_x &&
         g.taps_w <= s.max_taps && g.taps_h <= s.max_taps) {
       return i;
     }
@@ -187,6 +200,7 @@ __global__ void __launch_bounds__(kUpfirdnThreads)
   // Each phase's taps in registers; live_* marks the taps inside the filter.
   acc_t w[UP][UP][J][J];
   bool live_x[UP][J], live_y[UP][J];
+  const bool all_live = g.taps_w == K && g.taps_h == K;
 #pragma unroll
   for (int d = 0; d < UP; ++d) {
 #pragma unroll
@@ -212,35 +226,44 @@ __global__ void __launch_bounds__(kUpfirdnThreads)
                      ey.staged);
     __syncthreads();
     scalar_t* dst = a.y + plane * out_plane;
-    for (int qy = int(threadIdx.y); qy < ey.quads; qy += int(blockDim.y)) {
-      for (int qx = int(threadIdx.x); qx < ex.quads; qx += int(blockDim.x)) {
-        acc_t sum[UP][UP];
+    // Instantiated twice: without tests when every tap is live (a full
+    // K x K filter, the common case), with the per-tap predicate otherwise.
+    const auto compute = [&](auto full) {
+      for (int qy = int(threadIdx.y); qy < ey.quads; qy += int(blockDim.y)) {
+        for (int qx = int(threadIdx.x); qx < ex.quads; qx += int(blockDim.x)) {
+          acc_t sum[UP][UP];
 #pragma unroll
-        for (int dy = 0; dy < UP; ++dy) {
+          for (int dy = 0; dy < UP; ++dy) {
 #pragma unroll
-          for (int dx = 0; dx < UP; ++dx) sum[dy][dx] = acc_t(0);
+            for (int dx = 0; dx < UP; ++dx) sum[dy][dx] = acc_t(0);
 #pragma unroll
-          for (int jy = 0; jy < J; ++jy) {
-            const acc_t* row = tile + (qy * DOWN + py.offset[dy] + jy) * P::in_w + qx * DOWN;
+            for (int jy = 0; jy < J; ++jy) {
+              const acc_t* row = tile + (qy * DOWN + py.offset[dy] + jy) * P::in_w + qx * DOWN;
 #pragma unroll
-            for (int dx = 0; dx < UP; ++dx)
+              for (int dx = 0; dx < UP; ++dx)
 #pragma unroll
-              for (int jx = 0; jx < J; ++jx)
-                if (live_y[dy][jy] && live_x[dx][jx])
-                  sum[dy][dx] += w[dy][dx][jy][jx] * row[px.offset[dx] + jx];
+                for (int jx = 0; jx < J; ++jx)
+                  if (decltype(full)::value || (live_y[dy][jy] && live_x[dx][jx]))
+                    sum[dy][dx] += w[dy][dx][jy][jx] * row[px.offset[dx] + jx];
+            }
           }
-        }
 #pragma unroll
-        for (int dy = 0; dy < UP; ++dy) {
-          const int oy = oy0 + qy * UP + dy;
+          for (int dy = 0; dy < UP; ++dy) {
+            const int oy = oy0 + qy * UP + dy;
 #pragma unroll
-          for (int dx = 0; dx < UP; ++dx) {
-            const int ox = ox0 + qx * UP + dx;
-            if (ox < g.out_w && oy < g.out_h)
-              dst[int64_t(oy) * g.out_w + ox] = static_cast<scalar_t>(sum[dy][dx]);
+            for (int dx = 0; dx < UP; ++dx) {
+              const int ox = ox0 + qx * UP + dx;
+              if (ox < g.out_w && oy < g.out_h)
+                dst[int64_t(oy) * g.out_w + ox] = static_cast<scalar_t>(sum[dy][dx]);
+            }
           }
         }
       }
+    };
+    if (all_live) {
+      compute(std::true_type{});
+    } else {
+      compute(std::false_type{});
     }
     // The next plane overwrites the tile.
     __syncthreads();
@@ -274,6 +297,7 @@ __global__ void __launch_bounds__(kUpfirdnThreads)
 
   acc_t wx[UP][J], wy[UP][J];
   bool live_x[UP][J], live_y[UP][J];
+  const bool all_live = g.taps_w == K && g.taps_h == K;
 #pragma unroll
   for (int d = 0; d < UP; ++d) {
 #pragma unroll
@@ -292,41 +316,166 @@ __global__ void __launch_bounds__(kUpfirdnThreads)
                      ey.staged);
     __syncthreads();
     // Horizontal pass: the tile's output columns for every staged row.
-    for (int r = int(threadIdx.y); r < ey.staged; r += int(blockDim.y)) {
-      const acc_t* row = tile + r * P::in_w;
-      for (int qx = int(threadIdx.x); qx < ex.quads; qx += int(blockDim.x)) {
+    // (Both passes are instantiated with and without the per-tap test, as in
+    // the 2-D kernel.)
+    const auto horizontal = [&](auto full) {
+      for (int r = int(threadIdx.y); r < ey.staged; r += int(blockDim.y)) {
+        const acc_t* row = tile + r * P::in_w;
+        for (int qx = int(threadIdx.x); qx < ex.quads; qx += int(blockDim.x)) {
 #pragma unroll
-        for (int dx = 0; dx < UP; ++dx) {
-          acc_t sum(0);
+          for (int dx = 0; dx < UP; ++dx) {
+            acc_t sum(0);
 #pragma unroll
-          for (int j = 0; j < J; ++j)
-            if (live_x[dx][j]) sum += wx[dx][j] * row[qx * DOWN + px.offset[dx] + j];
-          mid[r * P::out_w + qx * UP + dx] = sum;
+            for (int j = 0; j < J; ++j)
+              if (decltype(full)::value || live_x[dx][j])
+                sum += wx[dx][j] * row[qx * DOWN + px.offset[dx] + j];
+            mid[r * P::out_w + qx * UP + dx] = sum;
+          }
         }
       }
+    };
+    if (all_live) {
+      horizontal(std::true_type{});
+    } else {
+      horizontal(std::false_type{});
     }
     __syncthreads();
     // Vertical pass, one output column per thread of a row.
     scalar_t* dst = a.y + plane * out_plane;
-    for (int qy = int(threadIdx.y); qy < ey.quads; qy += int(blockDim.y)) {
-      for (int lx = int(threadIdx.x); lx < mid_cols; lx += int(blockDim.x)) {
-        const int ox = ox0 + lx;
+    const auto vertical = [&](auto full) {
+      for (int qy = int(threadIdx.y); qy < ey.quads; qy += int(blockDim.y)) {
+        for (int lx = int(threadIdx.x); lx < mid_cols; lx += int(blockDim.x)) {
+          const int ox = ox0 + lx;
 #pragma unroll
-        for (int dy = 0; dy < UP; ++dy) {
-          acc_t sum(0);
+          for (int dy = 0; dy < UP; ++dy) {
+            acc_t sum(0);
 #pragma unroll
-          for (int j = 0; j < J; ++j)
-            if (live_y[dy][j])
-              sum += wy[dy][j] * mid[(qy * DOWN + py.offset[dy] + j) * P::out_w + lx];
-          const int oy = oy0 + qy * UP + dy;
-          if (ox < g.out_w && oy < g.out_h)
-            dst[int64_t(oy) * g.out_w + ox] = static_cast<scalar_t>(sum);
+            for (int j = 0; j < J; ++j)
+              if (decltype(full)::value || live_y[dy][j])
+                sum += wy[dy][j] * mid[(qy * DOWN + py.offset[dy] + j) * P::out_w + lx];
+            const int oy = oy0 + qy * UP + dy;
+            if (ox < g.out_w && oy < g.out_h)
+              dst[int64_t(oy) * g.out_w + ox] = static_cast<scalar_t>(sum);
+          }
         }
       }
+    };
+    if (all_live) {
+      vertical(std::true_type{});
+    } else {
+      vertical(std::false_type{});
     }
     // The next plane overwrites the tile and the horizontal pass.
     __syncthreads();
   }
+}
+
+// A 2-D filter of up to K x K taps on NHWC tensors: each thread computes the
+// UP x UP outputs of one quad for channels threadIdx.x, + blockDim.x, ...,
+// reading the input straight from global memory.
+template <typename scalar_t, typename acc_t, int S>
+__global__ void __launch_bounds__(kUpfirdnThreads)
+    upfirdn2d_poly2d_nhwc_kernel(const Upfirdn2dArgs<scalar_t> a) {
+  using P = Upfirdn2dSpec<S>;
+  constexpr int UP = P::up, DOWN = P::down, K = P::k, J = P::j;
+  __shared__ acc_t taps[K * K];
+  const Upfirdn2dGeometry& g = a.geo;
+  stage_taps_2d(a.filter, taps, K, K, int(threadIdx.y * blockDim.x + threadIdx.x),
+                int(blockDim.x * blockDim.y));
+  // Quads start at multiples of UP, so one plan serves them all: quad q
+  // reads inputs q*DOWN + first + offset[d] + j.
+  const PolyAxis<UP> px = poly_axis<UP, DOWN>(0, g.pad_x0);
+  const PolyAxis<UP> py = poly_axis<UP, DOWN>(0, g.pad_y0);
+  __syncthreads();
+
+  acc_t w[UP][UP][J][J];
+  bool live_x[UP][J], live_y[UP][J];
+#pragma unroll
+  for (int d = 0; d < UP; ++d) {
+#pragma unroll
+    for (int j = 0; j < J; ++j) {
+      live_x[d][j] = px.phase[d] + UP * j < g.taps_w;
+      live_y[d][j] = py.phase[d] + UP * j < g.taps_h;
+    }
+  }
+#pragma unroll
+  for (int dy = 0; dy < UP; ++dy)
+#pragma unroll
+    for (int dx = 0; dx < UP; ++dx)
+#pragma unroll
+      for (int jy = 0; jy < J; ++jy)
+#pragma unroll
+        for (int jx = 0; jx < J; ++jx)
+          w[dy][dx][jy][jx] = taps[(py.phase[dy] + UP * jy) * K + px.phase[dx] + UP * jx];
+
+  const int channels = g.channels;
+  const int quads_w = (g.out_w + UP - 1) / UP;
+  const int quads_h = (g.out_h + UP - 1) / UP;
+  const int64_t quads = g.planes / channels * quads_h * quads_w;
+  const int64_t row_pitch = int64_t(g.in_w) * channels;
+  // Threads in x take consecutive channels of one quad (coalesced loads and
+  // stores); threads in y, and the grid, take quads.  A quad's positions and
+  // bounds are worked out once for all its channels.
+  for (int64_t quad = int64_t(blockIdx.x) * blockDim.y + threadIdx.y; quad < quads;
+       quad += int64_t(gridDim.x) * blockDim.y) {
+    const int qx = int(quad % quads_w);
+    const int qy = int(quad / quads_w % quads_h);
+    const int64_t n = quad / quads_w / quads_h;
+    const scalar_t* src = a.x + n * g.in_h * row_pitch;
+    scalar_t* dst = a.y + n * g.out_h * g.out_w * channels;
+    // Offsets of the taps' rows and columns; a tap outside the image (or
+    // the filter) is dropped by a false *_in.
+    int64_t row_at[UP][J], col_at[UP][J];
+    bool row_in[UP][J], col_in[UP][J];
+#pragma unroll
+    for (int d = 0; d < UP; ++d) {
+#pragma unroll
+      for (int j = 0; j < J; ++j) {
+        const int iy = qy * DOWN + py.first + py.offset[d] + j;
+        const int ix = qx * DOWN + px.first + px.offset[d] + j;
+        row_in[d][j] = live_y[d][j] && iy >= 0 && iy < g.in_h;
+        col_in[d][j] = live_x[d][j] && ix >= 0 && ix < g.in_w;
+        row_at[d][j] = int64_t(iy) * row_pitch;
+        col_at[d][j] = int64_t(ix) * channels;
+      }
+    }
+    for (int c = int(threadIdx.x); c < channels; c += int(blockDim.x)) {
+      acc_t sum[UP][UP];
+#pragma unroll
+      for (int dy = 0; dy < UP; ++dy) {
+#pragma unroll
+        for (int dx = 0; dx < UP; ++dx) sum[dy][dx] = acc_t(0);
+#pragma unroll
+        for (int jy = 0; jy < J; ++jy) {
+          const scalar_t* line = src + row_at[dy][jy] + c;
+#pragma unroll
+          for (int dx = 0; dx < UP; ++dx)
+#pragma unroll
+            for (int jx = 0; jx < J; ++jx)
+              if (row_in[dy][jy] && col_in[dx][jx])
+                sum[dy][dx] += w[dy][dx][jy][jx] * acc_t(line[col_at[dx][jx]]);
+        }
+      }
+#pragma unroll
+      for (int dy = 0; dy < UP; ++dy) {
+        const int oy = qy * UP + dy;
+#pragma unroll
+        for (int dx = 0; dx < UP; ++dx) {
+          const int ox = qx * UP + dx;
+          if (ox < g.out_w && oy < g.out_h)
+            dst[(int64_t(oy) * g.out_w + ox) * channels + c] = static_cast<scalar_t>(sum[dy][dx]);
+        }
+      }
+    }
+  }
+}
+
+// Block of the NHWC kernel: 32 channels (fewer when C is smaller) by enough
+// quads for 256 threads.
+inline dim3 upfirdn2d_nhwc_block(int channels) {
+  int bx = 1;
+  while (bx < channels && bx < 32) bx *= 2;
+  return dim3(unsigned(bx), unsigned(kUpfirdnThreads / bx));
 }
 
 // Block shape of a specialised launch: up to 32 x 8 threads, fewer for tiles
