@@ -127,33 +127,39 @@ __global__ void __launch_bounds__(kUpfirdnThreads)
     stage_taps_2d(a.filter, taps, g.taps_h, g.taps_w, int(threadIdx.x), int(blockDim.x));
     __syncthreads();
   }
-  const auto tap = [&](int ty, int tx) {
-    return staged ? taps[ty * g.taps_w + tx] : filter_tap_2d<acc_t>(a.filter, ty, tx);
-  };
   const int64_t total = g.planes * g.out_h * g.out_w;
-  for (int64_t i = grid_stride_begin(); i < total; i += grid_stride_step()) {
-    int ox, oy;
-    const scalar_t* src;
-    int64_t pixel_stride;  // between horizontally adjacent input pixels
-    if (nhwc) {
-      const int64_t c = i % g.channels;
-      const int64_t pixel = i / g.channels;
-      ox = int(pixel % g.out_w);
-      oy = int(pixel / g.out_w % g.out_h);
-      const int64_t n = pixel / g.out_w / g.out_h;
-      src = a.x + n * g.in_h * g.in_w * g.channels + c;
-      pixel_stride = g.channels;
-    } else {
-      ox = int(i % g.out_w);
-      oy = int(i / g.out_w % g.out_h);
-      src = a.x + i / g.out_w / g.out_h * g.in_h * g.in_w;
-      pixel_stride = 1;
+  // Instantiated once per tap source, so the staged case's inner loop holds
+  // no code of the other.
+  const auto run = [&](const auto& tap) {
+    for (int64_t i = grid_stride_begin(); i < total; i += grid_stride_step()) {
+      int ox, oy;
+      const scalar_t* src;
+      int64_t pixel_stride;  // between horizontally adjacent input pixels
+      if (nhwc) {
+        const int64_t c = i % g.channels;
+        const int64_t pixel = i / g.channels;
+        ox = int(pixel % g.out_w);
+        oy = int(pixel / g.out_w % g.out_h);
+        const int64_t n = pixel / g.out_w / g.out_h;
+        src = a.x + n * g.in_h * g.in_w * g.channels + c;
+        pixel_stride = g.channels;
+      } else {
+        ox = int(i % g.out_w);
+        oy = int(i / g.out_w % g.out_h);
+        src = a.x + i / g.out_w / g.out_h * g.in_h * g.in_w;
+        pixel_stride = 1;
+      }
+      const auto sample = [&](int ix, int iy) {
+        const bool inside = ix >= 0 && ix < g.in_w && iy >= 0 && iy < g.in_h;
+        return inside ? acc_t(src[(int64_t(iy) * g.in_w + ix) * pixel_stride]) : acc_t(0);
+      };
+      a.y[i] = static_cast<scalar_t>(polyphase_sum<acc_t>(g, tap, ox, oy, sample));
     }
-    const auto sample = [&](int ix, int iy) {
-      const bool inside = ix >= 0 && ix < g.in_w && iy >= 0 && iy < g.in_h;
-      return inside ? acc_t(src[(int64_t(iy) * g.in_w + ix) * pixel_stride]) : acc_t(0);
-    };
-    a.y[i] = static_cast<scalar_t>(polyphase_sum<acc_t>(g, tap, ox, oy, sample));
+  };
+  if (staged) {
+    run([&](int ty, int tx) { return taps[ty * g.taps_w + tx]; });
+  } else {
+    run([&](int ty, int tx) { return filter_tap_2d<acc_t>(a.filter, ty, tx); });
   }
 }
 
