@@ -117,7 +117,8 @@ def test_more_planes_than_the_grid_holds(impl):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("up", "down", "fshape"), [(2, 1, (4, 4)), (1, 2, (12,)), ((2, 1), 1, (2, 2))])
+# Blocks of 9 to 16 threads: 1-2 minutes each (a 12-tap filter's 144-thread blocks take 15).
+@pytest.mark.parametrize(("up", "down", "fshape"), [(2, 1, (4, 4)), (1, 2, (4,)), ((2, 1), 1, (2, 2))])
 def test_more_planes_than_the_grid_holds_with_wider_blocks(impl, up, down, fshape):
     x = torch.randn(70_000, 1, 2, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(10))
     fw, fh = fshape[-1], fshape[0]
