@@ -157,6 +157,30 @@ def test_a_cached_library_loads_without_compiler_or_cuda_toolkit(cache, tmp_path
         _extension._load_or_build(_extension.dataclasses.replace(other, cuda=False))
 
 
+def test_a_damaged_cached_library_is_built_again(cache, tmp_path, monkeypatch):
+    spec = tiny_spec(tmp_path / "src", cflags=("-O0",))
+    entry = _extension._entry(spec)
+    name = f"{spec.base_name}_{entry.key}"
+    entry.directory.mkdir(parents=True)
+    (entry.directory / f"{name}{_extension.LIB_EXT}").write_bytes(b"truncated")
+    _extension._write_stamp(entry.directory, name, entry)
+    assert _extension._entry(spec).built
+    path = _extension._load_or_build(spec)
+    assert path == str(entry.directory / f"{name}{_extension.LIB_EXT}")
+    assert Path(path).stat().st_size > len(b"truncated") and _extension._entry(spec).built
+
+    # Without a compiler the damaged file cannot be replaced: a clear error instead of a rebuild attempt.
+    other = tiny_spec(tmp_path / "src", cflags=("-Os",))
+    entry = _extension._entry(other)
+    name = f"{other.base_name}_{entry.key}"
+    entry.directory.mkdir(parents=True)
+    (entry.directory / f"{name}{_extension.LIB_EXT}").write_bytes(b"truncated")
+    _extension._write_stamp(entry.directory, name, entry)
+    monkeypatch.setenv("CXX", str(tmp_path / "no-such-c++"))
+    with pytest.raises(_extension.BuildError, match=r"does not load .* no compiler to build it again"):
+        _extension._load_or_build(other)
+
+
 def _run_python(code: str, env: dict[str, str]) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=600)
 
@@ -202,13 +226,17 @@ def test_ops_lib_variable_loads_an_exported_library_without_building(tmp_path):
     record = json.loads(exported.with_suffix(".json").read_text())
     assert record["fingerprint"]["torch"]["version"] == torch.__version__
     # An empty cache and no compiler: only the variable can provide the library.
+    env = _toolless_env(tmp_path, TORCH_EXTENSIONS_DIR=str(tmp_path / "empty-cache"))
+    env[_extension.LIB_ENV_VAR] = str(tmp_path / "prebuilt")
+    result = _run_python(CHECK_LOADED.format(library="cpu", impl="cpp"), env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == str(exported)
+    # A list: a directory without the library is passed over; a file is recognised by its name.
     (tmp_path / "other-libs").mkdir()
-    for value in (str(tmp_path / "prebuilt"), os.pathsep.join([str(tmp_path / "other-libs"), str(exported)])):
-        env = _toolless_env(tmp_path, TORCH_EXTENSIONS_DIR=str(tmp_path / "empty-cache"))
-        env[_extension.LIB_ENV_VAR] = value
-        result = _run_python(CHECK_LOADED.format(library="cpu", impl="cpp"), env)
-        assert result.returncode == 0, result.stderr
-        assert result.stdout.strip() == str(exported)
+    value = os.pathsep.join([str(tmp_path / "other-libs"), str(exported)])
+    assert _extension._prebuilt_file("cpu", value) == exported
+    cached = _extension.cache_entry("cpu").library_file
+    assert _extension._prebuilt_file("cpu", str(cached)) == cached, "a file from the cache, with its key suffix"
     assert not (tmp_path / "empty-cache").exists()
 
 

@@ -471,16 +471,20 @@ def _write_stamp(directory: Path, name: str, entry: CacheEntry) -> None:
 def _load_or_build(spec: _Spec, verbose: bool = False) -> str:
     """Load ``spec``'s library from the cache, building it first if needed; returns its path."""
     entry = _entry(spec)
+    can_build = entry.key is not None and all(v is not None for v in entry.fingerprint["compilers"].values())
     if entry.library_file is not None:
         try:
             torch.ops.load_library(str(entry.library_file))
             return str(entry.library_file)
-        except (OSError, RuntimeError) as exc:
-            if entry.key is None or entry.directory != cache_root() / f"{spec.base_name}-{entry.key}":
-                raise BuildError(f"the cached library {entry.library_file} does not load: {exc}") from exc
-            # A damaged library in this key's own directory: build it again below.
+        except OSError as exc:  # the dynamic loader's error: a truncated or damaged file
+            if not can_build:
+                raise BuildError(
+                    f"the cached library {entry.library_file} does not load ({exc}) and there is no compiler "
+                    "to build it again"
+                ) from exc
+            assert entry.directory is not None
             (entry.directory / _STAMP).unlink(missing_ok=True)
-    if entry.key is None:
+    if not can_build:
         if spec.cuda and entry.fingerprint["compilers"].get("nvcc") is None:
             raise _no_toolkit_error()
         raise BuildError(
