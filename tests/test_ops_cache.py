@@ -294,3 +294,16 @@ def test_visible_gpus_get_ptx_on_the_newest(monkeypatch):
     monkeypatch.setattr(torch.cuda, "get_device_capability", lambda i: [(9, 0), (8, 6), (12, 0)][i])
     monkeypatch.setattr(torch.cuda, "get_arch_list", lambda: ["sm_80", "sm_86", "sm_90", "sm_100"])
     assert _extension.cuda_arch_list() == ("8.6;9.0;10.0+PTX", "visible GPUs")
+
+
+def test_compiler_identity_covers_the_whole_version_output(tmp_path):
+    """nvcc names its release on the fourth line: an upgrade in place must change the key."""
+    fake = tmp_path / "nvcc"
+    for release in ("12.4", "12.6"):
+        fake.write_text(
+            f"#!/bin/sh\necho 'nvcc: NVIDIA (R) Cuda compiler driver'\necho 'release {release}, V{release}.1'\n"
+        )
+        fake.chmod(0o755)
+        identity = _extension._compiler_identity(str(fake))
+        assert identity.startswith(f"{fake}: nvcc: NVIDIA") and f"release {release}" in identity
+    assert _extension._compiler_identity(str(tmp_path / "missing")) is None

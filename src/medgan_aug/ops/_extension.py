@@ -241,14 +241,15 @@ def _run_version(executable: str) -> str | None:
 
 
 def _compiler_identity(command: str) -> str | None:
-    """``"<resolved path>: <--version output>"`` of a compiler, ``None`` when it is missing."""
+    """``"<resolved path>: <--version output, lines joined by |>"`` of a compiler, ``None`` when it is missing."""
     path = shutil.which(command)
     if path is None:
         return None
     version = _run_version(path)
     if version is None:
         return None
-    return f"{os.path.realpath(path)}: {version.splitlines()[0]}"
+    # All of it: nvcc's first line does not name its release.
+    return f"{os.path.realpath(path)}: {' | '.join(line.strip() for line in version.splitlines() if line.strip())}"
 
 
 def _torch_identity() -> dict[str, Any]:
