@@ -31,11 +31,13 @@ def _ops_build(args: argparse.Namespace) -> int:
         print(f"building the {library} operator library ...", flush=True)
         try:
             _extension.build(library, verbose=args.verbose, arch_list=args.arch)
+            print(f"{library} ready in {time.perf_counter() - start:.1f} s: {_extension.loaded_from(library)}")
+            if args.output:
+                print(f"copied to {_extension.export(library, args.output, arch_list=args.arch)}", flush=True)
         except _extension.BuildError as exc:
             print(f"error: {exc}", file=sys.stderr)
             print("run `medgan-aug ops doctor` to check the toolchain", file=sys.stderr)
             return 1
-        print(f"built and loaded {library} in {time.perf_counter() - start:.1f} s", flush=True)
     return 0
 
 
@@ -1014,7 +1016,14 @@ def _parser() -> argparse.ArgumentParser:
     build = ops_commands.add_parser("build", help="compile the operator libraries ahead of time")
     build.add_argument("--cuda", action="store_true", help="also build the CUDA kernels")
     build.add_argument("--emulated", action="store_true", help="also build the CPU emulation of the CUDA kernels")
-    build.add_argument("--arch", help="CUDA architectures, e.g. '8.0;9.0' (default: visible GPUs, else 8.0;9.0)")
+    build.add_argument(
+        "--arch", help="CUDA architectures, e.g. '8.0;9.0+PTX' (default: visible GPUs, else 8.0;9.0+PTX)"
+    )
+    build.add_argument(
+        "--output",
+        metavar="DIR",
+        help="also copy the libraries to DIR, for MEDGAN_AUG_OPS_LIB=DIR on machines without a compiler",
+    )
     build.add_argument("--verbose", action="store_true", help="show compiler commands and output")
     build.set_defaults(func=_ops_build)
     _add_train_parser(commands)

@@ -13,7 +13,7 @@ import torch
 
 from . import _extension
 from ._backend import ENV_VAR
-from ._toolkit import find_cuda_toolkit
+from ._toolkit import CudaToolkit, _is_toolkit_root, find_cuda_toolkit
 
 __all__ = ["doctor_report"]
 
@@ -46,22 +46,62 @@ def _torch_cuda_guess() -> str:
     guess = _extension.cpp_extension_module().CUDA_HOME
     if guess is None:
         return "none"
-    complete = (Path(guess) / "bin" / "nvcc").is_file() and (Path(guess) / "include" / "cuda_runtime.h").is_file()
+    complete = _is_toolkit_root(Path(guess))
     return guess if complete else f"{guess} (incomplete: medgan-aug overrides it when building)"
 
 
 def _arch_list() -> str:
-    if os.environ.get("TORCH_CUDA_ARCH_LIST"):
-        return f"{os.environ['TORCH_CUDA_ARCH_LIST']} (from $TORCH_CUDA_ARCH_LIST)"
-    if torch.cuda.is_available():
-        caps = sorted({torch.cuda.get_device_capability(i) for i in range(torch.cuda.device_count())})
-        return ";".join(f"{major}.{minor}" for major, minor in caps) + " (visible GPUs)"
-    return f"{_extension.DEFAULT_CUDA_ARCHS} (default without a GPU)"
+    archs, reason = _extension.cuda_arch_list()
+    return f"{archs} ({reason})"
+
+
+def _toolkit_lines(toolkit: CudaToolkit | None) -> list[str]:
+    torch_cuda = torch.version.cuda
+    if toolkit is None:
+        wanted = f"a CUDA {torch_cuda} toolkit" if torch_cuda else "a CUDA toolkit"
+        return [
+            f"CUDA toolkit    NOT FOUND (torch's CUDA {torch_cuda or 'none'}; install {wanted} and set CUDA_HOME)",
+            "nvcc            not found",
+        ]
+    if toolkit.matches_torch:
+        verdict = f"matches torch's CUDA {torch_cuda}"
+    elif toolkit.matches_torch is None:
+        verdict = "torch has no CUDA" if torch_cuda is None else "version unknown"
+    else:
+        verdict = f"MISMATCH: torch was built with CUDA {torch_cuda}; CUDA builds will fail"
+    lines = [
+        f"CUDA toolkit    {toolkit.root} via {toolkit.source}",
+        f"nvcc            {toolkit.nvcc} (release {toolkit.version or 'unknown'}; {verdict})",
+    ]
+    lines += [f"  skipped       {other}: another major version than torch's CUDA" for other in toolkit.passed_over]
+    return lines
+
+
+def _cache_lines() -> list[str]:
+    lines = [f"ops cache       {_extension.cache_root()}"]
+    prebuilt = os.environ.get(_extension.LIB_ENV_VAR)
+    if prebuilt:
+        lines.append(f"${_extension.LIB_ENV_VAR} {prebuilt} (prebuilt libraries are loaded; nothing is built)")
+    for library in _extension.LIBRARIES:
+        try:
+            entry = _extension.cache_entry(library)
+        except Exception as exc:  # a report must not fail on one library
+            lines.append(f"  {library:<13} cache state unknown: {exc}")
+            continue
+        if entry.key is None:
+            missing = ", ".join(name for name, value in entry.fingerprint["compilers"].items() if value is None)
+            state = f"no compiler ({missing}) and nothing cached for this torch: cannot be built"
+        elif entry.built:
+            state = f"built: {entry.library_file}"
+        else:
+            state = f"not built (would go to {entry.directory})"
+        lines.append(f"  {library:<13} key {entry.key or '-':<16}  {state}")
+    return lines
 
 
 def _backend_line(library: _extension.Library, try_load: bool) -> str:
     if try_load and _extension.load(library):
-        return "loads"
+        return f"loads ({_extension.loaded_from(library)})"
     error = _extension.load_error(library)
     if error:
         return "FAILED: " + error.strip().splitlines()[-1][:300]
@@ -93,11 +133,10 @@ def doctor_report(load_cuda: bool | None = None) -> str:
         f"GPUs            {', '.join(gpus) if gpus else 'none visible'}",
         f"C++ compiler    {_compiler()}",
         f"ninja           {_ninja()}",
-        f"CUDA toolkit    {f'{toolkit.root} via {toolkit.source}' if toolkit else 'NOT FOUND (set CUDA_HOME)'}",
-        f"nvcc            {f'{toolkit.nvcc} (release {toolkit.version})' if toolkit else 'not found'}",
+        *_toolkit_lines(toolkit),
         f"torch's guess   {_torch_cuda_guess()}",
         f"CUDA arch list  {_arch_list()}",
-        f"build cache     {os.environ.get('TORCH_EXTENSIONS_DIR', '~/.cache/torch_extensions (default)')}",
+        *_cache_lines(),
         f"${ENV_VAR}  {os.environ.get(ENV_VAR, 'unset (auto)')}",
         "backends:",
         "  ref            always available",
