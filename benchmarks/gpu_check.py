@@ -476,7 +476,7 @@ def check_train(report: Report, args: argparse.Namespace) -> None:
                 check = f"G+D step {resolution} px, batch {args.train_batch}, {memory_format}"
                 with report.guard(section, check):
                     torch.manual_seed(0)
-                    G, D = build_networks(resolution, args.train_channels, device)
+                    G, D = build_networks(resolution, args.train_channels, device, channel_max=args.train_cmax)
                     if memory_format == "channels_last":
                         G.to(memory_format=torch.channels_last)
                         D.to(memory_format=torch.channels_last)
@@ -546,6 +546,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--resolutions", type=int, nargs="+", default=[64, 256], help="training-step resolutions")
     parser.add_argument("--train-batch", type=int, default=16, help="batch of the training step")
     parser.add_argument("--train-channels", type=int, default=1, help="image channels of the training step")
+    parser.add_argument("--train-cmax", type=int, default=512, help="channel_max of the training-step networks")
     parser.add_argument("--train-repeats", type=int, default=5, help="timed training steps (median)")
     parser.add_argument("--timeout", type=float, default=600, help="seconds allowed to each subprocess")
     parser.add_argument("--driver", action="store_true", help=argparse.SUPPRESS)

@@ -12,7 +12,7 @@ import torch
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu_check.py"
 TINY = ["--sizes", "8", "--channels", "4", "--batch", "2", "--repeats", "1"]
-TINY += ["--resolutions", "8", "--train-batch", "2", "--train-repeats", "1"]
+TINY += ["--resolutions", "8", "--train-batch", "2", "--train-cmax", "16", "--train-repeats", "1"]
 
 
 @pytest.fixture(scope="module")
