@@ -16,6 +16,11 @@ each timing the median of ``--repeats`` calls after a warm-up; the speedup over
 ``ref`` is the median of the per-round ratios, and the time shown is the median
 over rounds.
 
+``--clock cpu`` times with the process's CPU time (``time.process_time``) instead of the wall
+clock: on a CPU shared with other work (load above the core count) wall-clock times mostly
+measure the other work, while CPU time counts only this process's (use it with ``--threads 1``,
+since threads waiting for each other may spin and count too).
+
 Usage::
 
     python benchmarks/nets_bench.py [--device cpu|cuda] [--resolutions 64 256]
@@ -28,6 +33,7 @@ import argparse
 import json
 import os
 import statistics
+import time
 from dataclasses import asdict, dataclass
 from functools import partial
 
@@ -88,6 +94,18 @@ def train_step(G: StyleGenerator, D: StyleDiscriminator, z: torch.Tensor) -> Non
     D.zero_grad(set_to_none=True)
 
 
+def median_cpu_seconds(fn, repeats: int, warmup: int) -> float:
+    """Median CPU time of this process (all its threads) per call of ``fn``."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.process_time()
+        fn()
+        times.append(time.process_time() - start)
+    return statistics.median(times)
+
+
 def run(args: argparse.Namespace) -> list[Row]:
     device = torch.device(args.device)
     impls = args.impls or available_impls(device)
@@ -109,7 +127,10 @@ def run(args: argparse.Namespace) -> list[Row]:
                     for impl in impls:
                         os.environ[ENV_VAR] = impl
                         warmup = 1 if round_index == 0 else 0
-                        seconds[impl].append(median_seconds(fn, device, args.repeats, warmup=warmup))
+                        if args.clock == "cpu":
+                            seconds[impl].append(median_cpu_seconds(fn, args.repeats, warmup=warmup))
+                        else:
+                            seconds[impl].append(median_seconds(fn, device, args.repeats, warmup=warmup))
                 for impl in impls:
                     ratios = [base / own for base, own in zip(seconds[impls[0]], seconds[impl], strict=True)]
                     median = statistics.median(seconds[impl])
@@ -158,10 +179,16 @@ def main() -> None:
     parser.add_argument("--workloads", nargs="+", default=list(WORKLOADS), choices=list(WORKLOADS))
     parser.add_argument("--impls", nargs="+", help="backends to time (default: all that run on the device, ref first)")
     parser.add_argument("--json", help="also write the rows to this JSON file")
+    parser.add_argument("--clock", default="wall", choices=["wall", "cpu"], help="wall clock or process CPU time")
+    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
     args = parser.parse_args()
+    if args.clock == "cpu" and args.device != "cpu":
+        parser.error("--clock cpu times CPU work; GPU timings use the wall clock")
+    if args.threads:
+        torch.set_num_threads(args.threads)
     rows = run(args)
     print()
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}, {args.clock} clock")
     print(markdown(rows, args.batch))
     if args.json:
         with open(args.json, "w") as f:
