@@ -8,12 +8,23 @@ mapping layers, conv_clamp 256):
 - ``G+D fwd/bwd``: a generator training step's compute, ``D(G(z))``, then the
   non-saturating loss backpropagated into both networks (train mode).
 
-Each backend is selected with ``MEDGAN_AUG_OPS``; the time is the median of
-the repeats after a warm-up.
+each with the networks contiguous and converted with
+``.to(memory_format=torch.channels_last)`` (``--formats``). Each backend is
+selected with ``MEDGAN_AUG_OPS``. The backends take turns within each of
+``--rounds`` rounds (so a machine shared with other work slows them alike),
+each timing the median of ``--repeats`` calls after a warm-up; the speedup over
+``ref`` is the median of the per-round ratios, and the time shown is the median
+over rounds.
+
+``--clock cpu`` times with the process's CPU time (``time.process_time``) instead of the wall
+clock: on a CPU shared with other work (load above the core count) wall-clock times mostly
+measure the other work, while CPU time counts only this process's (use it with ``--threads 1``,
+since threads waiting for each other may spin and count too).
 
 Usage::
 
-    python benchmarks/nets_bench.py [--device cpu|cuda] [--resolutions 64 256] [--repeats 5] [--json out.json]
+    python benchmarks/nets_bench.py [--device cpu|cuda] [--resolutions 64 256]
+        [--formats contiguous channels_last] [--workloads "G+D fwd/bwd"] [--rounds 3] [--repeats 3] [--json out.json]
 """
 
 from __future__ import annotations
@@ -21,6 +32,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
+import time
 from dataclasses import asdict, dataclass
 from functools import partial
 
@@ -36,14 +49,22 @@ from ops_bench import median_seconds
 class Row:
     resolution: int
     workload: str
+    memory_format: str
     impl: str
     seconds: float
     images_per_second: float
     speedup: float
+    round_speedups: list[float]
 
 
-def build_networks(resolution: int, channels: int, device: torch.device) -> tuple[StyleGenerator, StyleDiscriminator]:
-    common = {"channel_base": 16384, "channel_max": 512, "num_fp16_res": 4, "conv_clamp": 256}
+FORMATS = {"contiguous": torch.contiguous_format, "channels_last": torch.channels_last}
+WORKLOADS = ("G forward", "G+D fwd/bwd")
+
+
+def build_networks(
+    resolution: int, channels: int, device: torch.device, channel_base: int = 16384, channel_max: int = 512
+) -> tuple[StyleGenerator, StyleDiscriminator]:
+    common = {"channel_base": channel_base, "channel_max": channel_max, "num_fp16_res": 4, "conv_clamp": 256}
     G = StyleGenerator(
         z_dim=512,
         c_dim=0,
@@ -73,39 +94,75 @@ def train_step(G: StyleGenerator, D: StyleDiscriminator, z: torch.Tensor) -> Non
     D.zero_grad(set_to_none=True)
 
 
+def median_cpu_seconds(fn, repeats: int, warmup: int) -> float:
+    """Median CPU time of this process (all its threads) per call of ``fn``."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.process_time()
+        fn()
+        times.append(time.process_time() - start)
+    return statistics.median(times)
+
+
 def run(args: argparse.Namespace) -> list[Row]:
     device = torch.device(args.device)
     impls = args.impls or available_impls(device)
+    if "ref" in impls:
+        impls = ["ref", *[impl for impl in impls if impl != "ref"]]
     rows = []
     for resolution in args.resolutions:
-        torch.manual_seed(0)
-        G, D = build_networks(resolution, args.channels, device)
-        z = torch.randn(args.batch, G.z_dim, device=device)
-        workloads = (("G forward", partial(generate, G, z)), ("G+D fwd/bwd", partial(train_step, G, D, z)))
-        for workload, fn in workloads:
-            baseline = None
-            for impl in impls:
-                os.environ[ENV_VAR] = impl
-                seconds = median_seconds(fn, device, args.repeats, warmup=1)
-                baseline = baseline or seconds
-                row = Row(resolution, workload, impl, seconds, args.batch / seconds, baseline / seconds)
-                rows.append(row)
-                print(
-                    f"{resolution:>4} px  {workload:<12} {impl:<6} {seconds * 1e3:9.1f} ms "
-                    f"{row.images_per_second:8.2f} img/s  x{row.speedup:.2f}",
-                    flush=True,
-                )
+        for format_name in args.formats:
+            torch.manual_seed(0)
+            G, D = build_networks(resolution, args.channels, device)
+            G.to(memory_format=FORMATS[format_name])
+            D.to(memory_format=FORMATS[format_name])
+            z = torch.randn(args.batch, G.z_dim, device=device)
+            workloads = {"G forward": partial(generate, G, z), "G+D fwd/bwd": partial(train_step, G, D, z)}
+            for workload in args.workloads:
+                fn = workloads[workload]
+                seconds: dict[str, list[float]] = {impl: [] for impl in impls}
+                for round_index in range(args.rounds):
+                    for impl in impls:
+                        os.environ[ENV_VAR] = impl
+                        warmup = 1 if round_index == 0 else 0
+                        if args.clock == "cpu":
+                            seconds[impl].append(median_cpu_seconds(fn, args.repeats, warmup=warmup))
+                        else:
+                            seconds[impl].append(median_seconds(fn, device, args.repeats, warmup=warmup))
+                for impl in impls:
+                    ratios = [base / own for base, own in zip(seconds[impls[0]], seconds[impl], strict=True)]
+                    median = statistics.median(seconds[impl])
+                    row = Row(
+                        resolution,
+                        workload,
+                        format_name,
+                        impl,
+                        median,
+                        args.batch / median,
+                        statistics.median(ratios),
+                        ratios,
+                    )
+                    rows.append(row)
+                    print(
+                        f"{resolution:>4} px  {workload:<12} {format_name:<13} {impl:<6} {median * 1e3:9.1f} ms "
+                        f"{row.images_per_second:8.2f} img/s  x{row.speedup:.2f} "
+                        f"(rounds: {', '.join(f'{r:.2f}' for r in ratios)})",
+                        flush=True,
+                    )
     return rows
 
 
 def markdown(rows: list[Row], batch: int) -> str:
     lines = [
-        f"| resolution | workload (batch {batch}) | backend | img/s | vs ref |",
-        "|---|---|---|---|---|",
+        f"| resolution | workload (batch {batch}) | memory format | backend | img/s | vs ref (median of rounds) |",
+        "|---|---|---|---|---|---|",
     ]
     for row in rows:
         lines.append(
-            f"| {row.resolution} | {row.workload} | {row.impl} | {row.images_per_second:.2f} | {row.speedup:.2f}x |"
+            f"| {row.resolution} | {row.workload} | {row.memory_format} | {row.impl} | "
+            f"{row.images_per_second:.2f} | {row.speedup:.2f}x |"
         )
     return "\n".join(lines)
 
@@ -116,13 +173,22 @@ def main() -> None:
     parser.add_argument("--resolutions", type=int, nargs="+", default=[64, 256])
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--channels", type=int, default=1)
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=3, help="timed calls per backend per round (median)")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds in which the backends take turns")
+    parser.add_argument("--formats", nargs="+", default=list(FORMATS), choices=list(FORMATS))
+    parser.add_argument("--workloads", nargs="+", default=list(WORKLOADS), choices=list(WORKLOADS))
     parser.add_argument("--impls", nargs="+", help="backends to time (default: all that run on the device, ref first)")
     parser.add_argument("--json", help="also write the rows to this JSON file")
+    parser.add_argument("--clock", default="wall", choices=["wall", "cpu"], help="wall clock or process CPU time")
+    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
     args = parser.parse_args()
+    if args.clock == "cpu" and args.device != "cpu":
+        parser.error("--clock cpu times CPU work; GPU timings use the wall clock")
+    if args.threads:
+        torch.set_num_threads(args.threads)
     rows = run(args)
     print()
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}, {args.clock} clock")
     print(markdown(rows, args.batch))
     if args.json:
         with open(args.json, "w") as f:

@@ -227,3 +227,66 @@ def test_command_line_errors(tmp_path, capsys):
     assert "--cond needs labels" in capsys.readouterr().err
     assert main(["train", "--data", str(tmp_path / "nowhere"), "--outdir", str(tmp_path / "run")]) == 1
     assert "nowhere" in capsys.readouterr().err
+
+
+def test_channels_last_training_follows_the_contiguous_run(tmp_path):
+    contiguous = make_trainer(tmp_path / "nchw", seed=1, augment="noaug")
+    contiguous.train(kimg=0.016)
+    channels_last = make_trainer(tmp_path / "nhwc", config=tiny_config(channels_last=True), seed=1, augment="noaug")
+    assert channels_last.G.memory_format == channels_last.D.memory_format == torch.channels_last
+    assert channels_last.G_ema.memory_format == torch.channels_last
+    last = channels_last.train(kimg=0.016)
+    a, b = read_stats(tmp_path / "nchw" / "stats.jsonl"), read_stats(tmp_path / "nhwc" / "stats.jsonl")
+    for row_a, row_b in zip(losses(a), losses(b), strict=True):
+        for key, value in row_a.items():
+            # Float32 sums in another order drift apart a little over the steps.
+            assert (value is None) == (row_b[key] is None), key
+            assert value is None or value == pytest.approx(row_b[key], rel=1e-3, abs=1e-4), key
+    assert json.loads((tmp_path / "nhwc" / "config.json").read_text())["config"]["channels_last"] is True
+    # A channels-last checkpoint resumes into a contiguous run (and the other way round).
+    resumed = make_trainer(tmp_path / "nhwc", seed=1, augment="noaug", resume=last)
+    assert resumed.G.memory_format == torch.contiguous_format
+    for key, value in channels_last.G.state_dict().items():
+        assert torch.equal(resumed.G.state_dict()[key], value), key
+
+
+def test_channels_last_is_a_stylegan2_option():
+    with pytest.raises(ValueError, match="channels_last"):
+        resolve_config("auto", resolution=16, img_channels=1, arch="dcgan", channels_last=True)
+
+
+@pytest.mark.parametrize("allow", [False, True])
+def test_allow_tf32_holds_while_training_and_is_restored(tmp_path, monkeypatch, allow):
+    seen = []
+
+    def fake_train(self, kimg):
+        seen.append((torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32))
+        return tmp_path
+
+    monkeypatch.setattr(GANTrainer, "_train", fake_train)
+    saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = not allow
+    try:
+        trainer = make_trainer(tmp_path / "run", config=tiny_config(allow_tf32=allow))
+        assert trainer.train() == tmp_path
+        assert seen == [(allow, allow)]
+        assert (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32) == (not allow, not allow)
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
+
+
+def test_tf32_is_off_by_default_as_in_stylegan2_ada():
+    config = resolve_config("auto", resolution=16, img_channels=1)
+    assert config.allow_tf32 is False and config.channels_last is False
+
+
+def test_command_line_channels_last_and_tf32(tmp_path, capsys):
+    from medgan_aug.cli import main
+
+    data = write_folder(tmp_path / "data")
+    args = ["train", "--data", str(data), "--outdir", str(tmp_path / "run"), "--resolution", "16", "--kimg", "0.004"]
+    args += ["--batch", "4", "--cbase", "128", "--cmax", "16", "--map", "1", "--workers", "0", "--snap", "1"]
+    args += ["--tick", "0.004", "--aug", "noaug", "--channels-last", "--allow-tf32"]
+    assert main(args) == 0
+    config = json.loads((tmp_path / "run" / "config.json").read_text())["config"]
+    assert config["channels_last"] is True and config["allow_tf32"] is True

@@ -86,6 +86,8 @@ def _train(args: argparse.Namespace) -> int:
             dcgan_preset=args.dcgan_preset,
             loss=args.loss,
             n_critic=args.n_critic,
+            channels_last=args.channels_last,
+            allow_tf32=args.allow_tf32,
         )
         trainer = GANTrainer(
             config,
@@ -221,6 +223,17 @@ def _add_train_parser(commands: argparse._SubParsersAction) -> None:
     train.add_argument("--metric-extractor", default="inception-v3-compat", help="feature extractor (or timm:NAME)")
     train.add_argument("--metric-weights", help="local weights file of the extractor (offline use)")
     train.add_argument("--patience", type=int, help="stop after N evaluations without a better score")
+    train.add_argument(
+        "--channels-last",
+        action="store_true",
+        help="run the StyleGAN2 networks in channels-last memory format (same results; often faster on GPUs)",
+    )
+    train.add_argument(
+        "--allow-tf32",
+        action="store_true",
+        help="allow TF32 in CUDA float32 convolutions and matmuls: faster on Ampere+ GPUs, less reproducible "
+        "(off by default, as in StyleGAN2-ADA)",
+    )
     train.set_defaults(func=_train)
 
 

@@ -17,6 +17,7 @@ from .layers import (
     FullyConnectedLayer,
     MinibatchStdLayer,
     block_format,
+    memory_format_of,
     register_resample_filter,
 )
 from .mapping import MappingNetwork, check_labels
@@ -120,11 +121,18 @@ class DiscriminatorBlock(nn.Module):
             )
 
     def forward(
-        self, x: torch.Tensor | None, img: torch.Tensor | None, force_fp32: bool = False
+        self,
+        x: torch.Tensor | None,
+        img: torch.Tensor | None,
+        force_fp32: bool = False,
+        memory_format: torch.memory_format = torch.contiguous_format,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Run the block on features ``x`` (``None`` in the first block) and the image ``img``."""
+        """Run the block on features ``x`` (``None`` in the first block) and the image ``img``.
+
+        ``memory_format`` is the network's (see :attr:`StyleDiscriminator.memory_format`).
+        """
         device = img.device if img is not None else x.device
-        dtype, memory_format = block_format(self.use_fp16, self.channels_last, force_fp32, device)
+        dtype, memory_format = block_format(self.use_fp16, self.channels_last, force_fp32, device, memory_format)
         if x is not None:
             x = x.to(dtype=dtype, memory_format=memory_format)
 
@@ -206,18 +214,29 @@ class DiscriminatorEpilogue(nn.Module):
         self.out = FullyConnectedLayer(in_channels, 1 if cmap_dim == 0 else cmap_dim)
 
     def forward(
-        self, x: torch.Tensor | None, img: torch.Tensor | None, cmap: torch.Tensor | None, force_fp32: bool = False
+        self,
+        x: torch.Tensor | None,
+        img: torch.Tensor | None,
+        cmap: torch.Tensor | None,
+        force_fp32: bool = False,
+        memory_format: torch.memory_format = torch.contiguous_format,
     ) -> torch.Tensor:
-        """Logits ``[N, 1]`` from 4x4 features ``x`` (and the image for ``'skip'``, labels' ``cmap``)."""
+        """Logits ``[N, 1]`` from 4x4 features ``x`` (and the image for ``'skip'``, labels' ``cmap``).
+
+        The head runs in float32 in the network's ``memory_format``.
+        """
         if self.reads_image:
-            y = self.fromrgb(img.to(dtype=torch.float32, memory_format=torch.contiguous_format))
-            x = x.to(dtype=torch.float32, memory_format=torch.contiguous_format) + y if x is not None else y
+            y = self.fromrgb(img.to(dtype=torch.float32, memory_format=memory_format))
+            x = x.to(dtype=torch.float32, memory_format=memory_format) + y if x is not None else y
         else:
-            x = x.to(dtype=torch.float32, memory_format=torch.contiguous_format)
+            x = x.to(dtype=torch.float32, memory_format=memory_format)
         if self.mbstd is not None:
             x = self.mbstd(x)
         x = self.conv(x)
-        x = self.fc(x.flatten(1))
+        # The fully connected weight is ordered (C, H, W) as in the checkpoints, so channels-last
+        # features are put in that order: one copy of N x C x 4 x 4 values, the network's only
+        # relayout (reordering the weight instead would move C / N times more).
+        x = self.fc(x.contiguous().flatten(1))
         x = self.out(x)
         if self.cmap_dim > 0:
             # Projection discriminator: score = <features, label embedding> / sqrt(dim).
@@ -233,6 +252,10 @@ class StyleDiscriminator(CheckpointMixin):
 
     Arguments, submodule names and state-dict keys are those of the
     StyleGAN2-ADA ``Discriminator``, so its state dicts load unchanged.
+
+    Memory format: ``D.to(memory_format=torch.channels_last)`` stores the convolution weights
+    channels-last, and the network then runs channels-last end to end (see
+    :attr:`memory_format`); the scores are the same.
 
     Parameters
     ----------
@@ -357,10 +380,22 @@ class StyleDiscriminator(CheckpointMixin):
         check_labels(c, self.c_dim, img.shape[0], "img")
         cmap = self.mapping(None, c) if self.c_dim > 0 else None
 
+        memory_format = self.memory_format
         x = None
         for res in self.block_resolutions:
-            x, img = getattr(self, f"b{res}")(x, img, force_fp32=force_fp32)
-        return self.b4(x, img, cmap, force_fp32=force_fp32)
+            x, img = getattr(self, f"b{res}")(x, img, force_fp32=force_fp32, memory_format=memory_format)
+        return self.b4(x, img, cmap, force_fp32=force_fp32, memory_format=memory_format)
+
+    @property
+    def memory_format(self) -> torch.memory_format:
+        """The memory format of the activations: that of the 4x4 head's 3x3 convolution weight.
+
+        ``torch.channels_last`` after ``.to(memory_format=torch.channels_last)`` (which converts the
+        4-D weights): the image is then taken in that format (converted once if it comes
+        contiguous; pass it channels-last to avoid that copy) and every feature map stays
+        channels-last. ``torch.contiguous_format`` otherwise.
+        """
+        return memory_format_of(self.b4.conv.weight)
 
     def extra_repr(self) -> str:
         return f"c_dim={self.c_dim}, img_resolution={self.img_resolution}, img_channels={self.img_channels}"

@@ -40,6 +40,12 @@ class StyleGenerator(CheckpointMixin):
         How many of the ``img_channels`` output channels are segmentation masks (the last ones, in [-1, 1],
         foreground > 0) generated together with the image; 0 for images only.
 
+    Memory format: ``G.to(memory_format=torch.channels_last)`` stores the convolution weights
+    channels-last, and the network then runs channels-last end to end (the learned constant, every
+    feature map and the output image; see :attr:`memory_format`). It computes the same images, and
+    is usually faster on GPUs with tensor cores and with oneDNN on CPUs. State dicts and
+    checkpoints do not depend on it.
+
     Examples
     --------
     >>> G = StyleGenerator(z_dim=64, c_dim=2, w_dim=64, img_resolution=32, img_channels=1,
@@ -128,6 +134,11 @@ class StyleGenerator(CheckpointMixin):
             z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff, update_w_avg=update_w_avg
         )
         return self.synthesis(ws, noise_mode=noise_mode, force_fp32=force_fp32, fused_modconv=fused_modconv)
+
+    @property
+    def memory_format(self) -> torch.memory_format:
+        """``torch.channels_last`` or ``torch.contiguous_format``: the format G computes in and returns images in."""
+        return self.synthesis.memory_format
 
     def extra_repr(self) -> str:
         return (

@@ -21,6 +21,7 @@ __all__ = [
     "FullyConnectedLayer",
     "MinibatchStdLayer",
     "block_format",
+    "memory_format_of",
     "normalize_2nd_moment",
 ]
 
@@ -47,17 +48,40 @@ def normalize_2nd_moment(x: torch.Tensor, dim: int = 1, eps: float = 1e-8) -> to
     return x * (x.square().mean(dim=dim, keepdim=True) + eps).rsqrt()
 
 
+def memory_format_of(tensor: torch.Tensor) -> torch.memory_format:
+    """The memory format a 4-D tensor (a convolution weight or an activation) is stored in.
+
+    ``torch.channels_last`` when ``tensor`` is channels-last and not also contiguous (a tensor
+    with one channel or a 1x1 plane is both, and says nothing), else ``torch.contiguous_format``.
+    ``module.to(memory_format=torch.channels_last)`` converts every 4-D parameter and buffer, so a
+    network reads its activations' format off one of its 3x3 convolution weights.
+    """
+    cl = torch.channels_last
+    if tensor.ndim == 4 and tensor.is_contiguous(memory_format=cl) and not tensor.is_contiguous():
+        return cl
+    return torch.contiguous_format
+
+
 def block_format(
-    use_fp16: bool, channels_last: bool, force_fp32: bool, device: torch.device
+    use_fp16: bool,
+    channels_last: bool,
+    force_fp32: bool,
+    device: torch.device,
+    memory_format: torch.memory_format = torch.contiguous_format,
 ) -> tuple[torch.dtype, torch.memory_format]:
     """Dtype and memory format of a block's activations.
 
-    float16 for a block flagged ``use_fp16`` on CUDA (channels-last if the
-    block asks for it), float32 in contiguous format everywhere else.
+    float16 for a block flagged ``use_fp16`` on CUDA, float32 everywhere else. The format is
+    the network's ``memory_format`` (channels-last for a network converted with
+    ``.to(memory_format=torch.channels_last)``), or channels-last in a float16 block that asks for
+    it (the reference's ``fp16_channels_last``), contiguous otherwise.
     """
-    if use_fp16 and not force_fp32 and device.type == "cuda":
-        return torch.float16, torch.channels_last if channels_last else torch.contiguous_format
-    return torch.float32, torch.contiguous_format
+    fp16 = use_fp16 and not force_fp32 and device.type == "cuda"
+    if memory_format == torch.channels_last or (fp16 and channels_last):
+        memory_format = torch.channels_last
+    else:
+        memory_format = torch.contiguous_format
+    return (torch.float16 if fp16 else torch.float32), memory_format
 
 
 def initial_weight(out_channels: int, in_channels: int, kernel_size: int, channels_last: bool) -> torch.Tensor:
@@ -242,8 +266,13 @@ class MinibatchStdLayer(nn.Module):
         y = x.reshape(group, -1, self.num_channels, c // self.num_channels, h, w)
         y = y - y.mean(dim=0)
         y = (y.square().mean(dim=0) + 1e-8).sqrt()
-        y = y.mean(dim=[2, 3, 4]).reshape(-1, self.num_channels, 1, 1)
-        y = y.repeat(group, 1, h, w)
+        y = y.mean(dim=[2, 3, 4])
+        if memory_format_of(x) == torch.channels_last:
+            # Built as [N, H, W, num_channels] and viewed as NCHW, so the maps are channels-last
+            # like x and the concatenation keeps that format.
+            y = y.reshape(-1, 1, 1, self.num_channels).repeat(group, h, w, 1).permute(0, 3, 1, 2)
+        else:
+            y = y.reshape(-1, self.num_channels, 1, 1).repeat(group, 1, h, w)
         return torch.cat([x, y], dim=1)
 
     def extra_repr(self) -> str:

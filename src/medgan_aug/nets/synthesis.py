@@ -15,6 +15,7 @@ from .layers import (
     FullyConnectedLayer,
     block_format,
     initial_weight,
+    memory_format_of,
     register_resample_filter,
 )
 
@@ -283,20 +284,35 @@ class SynthesisBlock(nn.Module):
         noise_mode: str = "random",
         force_fp32: bool = False,
         fused_modconv: bool | None = None,
+        memory_format: torch.memory_format = torch.contiguous_format,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Run on features ``x`` and the running image ``img``; ``ws`` is ``[N, num_conv + num_torgb, w_dim]``."""
+        """Run on features ``x`` and the running image ``img``; ``ws`` is ``[N, num_conv + num_torgb, w_dim]``.
+
+        ``memory_format`` is the network's (see :attr:`SynthesisNetwork.memory_format`); the features
+        and the image are kept in it.
+        """
         w_iter = iter(ws.unbind(dim=1))
-        dtype, memory_format = block_format(self.use_fp16, self.channels_last, force_fp32, ws.device)
+        image_format = memory_format
+        dtype, memory_format = block_format(self.use_fp16, self.channels_last, force_fp32, ws.device, image_format)
+        channels_last = memory_format == torch.channels_last
         if fused_modconv is None:
             # Per-sample weights in one grouped convolution are cheapest for CUDA
             # inference in float32; in training, in float16 and on CPUs (oneDNN's
-            # grouped convolutions run about 2x slower) scaling activations is.
+            # grouped convolutions run about 2x slower) scaling activations is. The
+            # grouped convolution folds the batch into the channels, which a
+            # channels-last batch of more than one image cannot do without a relayout.
             batch = ws.shape[0]
-            fused_modconv = not self.training and (batch == 1 or (dtype == torch.float32 and ws.device.type == "cuda"))
+            fused_modconv = not self.training and (
+                batch == 1 or (dtype == torch.float32 and ws.device.type == "cuda" and not channels_last)
+            )
 
         if self.in_channels == 0:
-            x = self.const.to(dtype=dtype, memory_format=torch.contiguous_format)
-            x = x.unsqueeze(0).repeat([ws.shape[0], 1, 1, 1])
+            const = self.const.to(dtype=dtype)
+            if channels_last:
+                # Repeated as [N, H, W, C] and viewed as NCHW: channels-last without a second copy.
+                x = const.permute(1, 2, 0).unsqueeze(0).repeat([ws.shape[0], 1, 1, 1]).permute(0, 3, 1, 2)
+            else:
+                x = const.unsqueeze(0).repeat([ws.shape[0], 1, 1, 1])
         else:
             x = x.to(dtype=dtype, memory_format=memory_format)
 
@@ -315,7 +331,7 @@ class SynthesisBlock(nn.Module):
             img = ops.upsample2d(img, self.resample_filter)
         if self.is_last or self.architecture == "skip":
             y = self.torgb(x, next(w_iter), fused_modconv=fused_modconv)
-            y = y.to(dtype=torch.float32, memory_format=torch.contiguous_format)
+            y = y.to(dtype=torch.float32, memory_format=image_format)
             img = img + y if img is not None else y
         return x, img
 
@@ -393,6 +409,17 @@ class SynthesisNetwork(nn.Module):
                 self.num_ws += block.num_torgb
             setattr(self, f"b{res}", block)
 
+    @property
+    def memory_format(self) -> torch.memory_format:
+        """The memory format of the activations: that of the 4x4 block's 3x3 convolution weight.
+
+        ``torch.channels_last`` after ``.to(memory_format=torch.channels_last)`` (which converts the
+        4-D weights), and then every feature map and the image, the output included, stay
+        channels-last; ``torch.contiguous_format`` otherwise (float16 blocks built with
+        ``fp16_channels_last`` still run channels-last on CUDA, as in the reference).
+        """
+        return memory_format_of(self.b4.conv1.weight)
+
     def forward(
         self,
         ws: torch.Tensor,
@@ -416,7 +443,8 @@ class SynthesisNetwork(nn.Module):
         Returns
         -------
         torch.Tensor
-            ``[N, img_channels, img_resolution, img_resolution]`` float32, roughly in [-1, 1].
+            ``[N, img_channels, img_resolution, img_resolution]`` float32, roughly in [-1, 1], in
+            :attr:`memory_format`.
         """
         if not isinstance(ws, torch.Tensor) or ws.ndim != 3 or ws.shape[1:] != (self.num_ws, self.w_dim):
             got = tuple(ws.shape) if isinstance(ws, torch.Tensor) else type(ws).__name__
@@ -424,13 +452,22 @@ class SynthesisNetwork(nn.Module):
         if noise_mode not in NOISE_MODES:
             raise ValueError(f"noise_mode must be one of {', '.join(NOISE_MODES)}, got {noise_mode!r}")
         ws = ws.to(torch.float32)
+        memory_format = self.memory_format
         x = img = None
         w_idx = 0
         for res in self.block_resolutions:
             block = getattr(self, f"b{res}")
             block_ws = ws.narrow(1, w_idx, block.num_conv + block.num_torgb)
             w_idx += block.num_conv
-            x, img = block(x, img, block_ws, noise_mode=noise_mode, force_fp32=force_fp32, fused_modconv=fused_modconv)
+            x, img = block(
+                x,
+                img,
+                block_ws,
+                noise_mode=noise_mode,
+                force_fp32=force_fp32,
+                fused_modconv=fused_modconv,
+                memory_format=memory_format,
+            )
         return img
 
     def extra_repr(self) -> str:

@@ -6,7 +6,7 @@ from .loss import ADVERSARIAL_LOSSES, PHASES, LossStats, StyleGAN2Loss, adversar
 from .reports import append_stats, plot_curves, read_stats, save_image_grid
 from .sampler import InfiniteSampler
 from .tracking import MetricTracker
-from .trainer import AUGMENT_MODES, TRAINING_FORMAT, GANTrainer, TrainingDivergedError
+from .trainer import AUGMENT_MODES, TRAINING_FORMAT, GANTrainer, TrainingDivergedError, tf32_allowed
 
 __all__ = [
     "ADVERSARIAL_LOSSES",
@@ -31,5 +31,6 @@ __all__ = [
     "read_stats",
     "resolve_config",
     "save_image_grid",
+    "tf32_allowed",
     "update_ema",
 ]

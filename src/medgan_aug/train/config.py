@@ -102,6 +102,22 @@ class TrainConfig:
     :data:`~medgan_aug.train.loss.ADVERSARIAL_LOSSES`); ``n_critic`` is the number of discriminator steps per
     generator step. WGAN-GP's gradient penalty has weight ``gp_lambda`` and replaces R1; ``resolve_config(loss=
     "wgan-gp")`` sets these fields by :data:`WGAN_GP_DEFAULTS`. ``ema_kimg`` 0 makes ``G_ema`` a plain copy of G.
+
+    Two settings change how the networks compute, not what they learn:
+
+    ``channels_last``
+        Run the StyleGAN2 networks channels-last (``.to(memory_format=torch.channels_last)``; see
+        :class:`~medgan_aug.nets.StyleGenerator`): the same results up to float rounding, usually faster
+        on GPUs with tensor cores (and with oneDNN on CPUs) once the custom operators keep the format.
+        Checkpoints do not depend on it. Default ``False``.
+    ``allow_tf32``
+        Let CUDA matmuls and cuDNN convolutions use TF32 on Ampere and newer GPUs
+        (``torch.backends.cuda.matmul.allow_tf32`` and ``torch.backends.cudnn.allow_tf32``, set while
+        :meth:`~medgan_aug.train.GANTrainer.train` runs and restored after). TF32 rounds the inputs of
+        float32 products to a 10-bit mantissa (relative error ~1e-3 instead of ~1e-7): up to several times
+        faster float32 convolutions, but results that differ from a float32 run and from GPU to GPU. The
+        default ``False`` follows StyleGAN2-ADA, which turns TF32 off for reproducibility; the float16 blocks
+        (``num_fp16_res``) are not affected. No effect on CPUs.
     """
 
     cfg: str
@@ -131,6 +147,8 @@ class TrainConfig:
     gp_lambda: float = 10.0
     arch: str = "stylegan2"
     mask_channels: int = 0
+    channels_last: bool = False
+    allow_tf32: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -162,6 +180,8 @@ def resolve_config(
     dcgan_preset: str | None = None,
     loss: str = "logistic",
     n_critic: int | None = None,
+    channels_last: bool = False,
+    allow_tf32: bool = False,
 ) -> TrainConfig:
     """The configuration ``cfg`` for a dataset, with StyleGAN2-ADA's rules for ``auto``.
 
@@ -212,6 +232,11 @@ def resolve_config(
         :data:`WGAN_GP_DEFAULTS` (R1 stays on only when ``gamma`` is given).
     n_critic : int, optional
         Discriminator steps per generator step (default 5 for ``"wgan-gp"``, else 1).
+    channels_last : bool
+        Run the StyleGAN2 networks in channels-last memory format (see :class:`TrainConfig`).
+    allow_tf32 : bool
+        Allow TF32 in CUDA float32 convolutions and matmuls: faster on Ampere and newer GPUs, less
+        reproducible; off by default as in StyleGAN2-ADA (see :class:`TrainConfig`).
 
     Returns
     -------
@@ -225,6 +250,8 @@ def resolve_config(
         raise ValueError(f"num_gpus must be >= 1, got {num_gpus}")
     check_mask_channels(mask_channels)
     _check_loss(loss)
+    if channels_last and arch != "stylegan2":
+        raise ValueError(f"channels_last runs the StyleGAN2 networks channels-last; arch is {arch!r}")
     if dcgan_preset is not None and arch != "dcgan":
         raise ValueError(f"dcgan_preset={dcgan_preset!r} needs arch='dcgan', got arch={arch!r}")
     for name, value in (
@@ -253,6 +280,7 @@ def resolve_config(
             mask_channels=mask_channels,
             preset=dcgan_preset,
         )
+        config.allow_tf32 = allow_tf32
         return _apply_loss(config, loss, n_critic, gamma)
     spec = CONFIG_PRESETS[cfg]
     res = resolution
@@ -314,6 +342,8 @@ def resolve_config(
         ema_kimg=spec.ema_kimg,
         ema_rampup=spec.ema_rampup,
         mask_channels=mask_channels,
+        channels_last=channels_last,
+        allow_tf32=allow_tf32,
     )
     if cfg == "cifar":
         # The paper's CIFAR-10 setup: no path-length regularisation, no style mixing.
