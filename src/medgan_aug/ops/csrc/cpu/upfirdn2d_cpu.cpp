@@ -33,6 +33,8 @@
 #include <utility>
 #include <vector>
 
+#include "common/output_pages.h"
+
 // The library is compiled for the baseline instruction set; the hot loop
 // also gets an AVX2 build that the dynamic loader selects where available.
 #if defined(__x86_64__) && defined(__ELF__) && defined(__GNUC__)
@@ -547,6 +549,140 @@ class Upfirdn2d {
   std::vector<acc_t> vweight_;    // separable only, indexed by tap
 };
 
+// The useful taps of every output of one axis, listed per output: output o
+// reads input input[o][k] through tap tap[o][k] for k < count[o].  Taps on
+// inserted zeros or on padding are left out.
+struct AxisTaps {
+  int64_t max_taps;
+  std::vector<int64_t> count;
+  std::vector<int64_t> input;
+  std::vector<int64_t> tap;
+
+  AxisTaps(int64_t size, int64_t out, int64_t up, int64_t down, int64_t pad0,
+           int64_t taps)
+      : max_taps((taps + up - 1) / up),
+        count(out, 0),
+        input(out * max_taps, 0),
+        tap(out * max_taps, 0) {
+    for (int64_t o = 0; o < out; ++o) {
+      for (int64_t t = 0; t < taps; ++t) {
+        const int64_t u = o * down + t - pad0;
+        if (floor_mod(u, up) != 0) continue;
+        const int64_t i = floor_div(u, up);
+        if (i < 0 || i >= size) continue;
+        input[o * max_taps + count[o]] = i;
+        tap[o * max_taps + count[o]] = t;
+        ++count[o];
+      }
+    }
+  }
+};
+
+// channels_last ([N, H, W, C] in memory): every tap is a multiply-add of a
+// contiguous C-vector, so the loops run over C (or over whole W * C rows in
+// the vertical pass of a separable filter) and need no lanes or phases.
+// Each task is one output row; a separable filter first sums the input rows
+// it needs into a scratch row, then filters that row horizontally.
+template <typename scalar_t>
+class Upfirdn2dNhwc {
+  using acc_t = at::opmath_type<scalar_t>;
+  static constexpr bool kDirect = std::is_same_v<acc_t, scalar_t>;
+
+ public:
+  Upfirdn2dNhwc(int64_t height, int64_t width, int64_t channels,
+                const AxisTaps& tx, const AxisTaps& ty, int64_t out_h,
+                int64_t out_w, const std::vector<double>& g, int64_t rows,
+                const std::vector<double>& vertical)
+      : height_(height),
+        width_(width),
+        channels_(channels),
+        out_h_(out_h),
+        out_w_(out_w),
+        fw_(static_cast<int64_t>(g.size()) / rows),
+        tx_(tx),
+        ty_(ty) {
+    for (const double v : g) weight_.push_back(static_cast<acc_t>(v));
+    for (const double v : vertical) vweight_.push_back(static_cast<acc_t>(v));
+  }
+
+  struct Scratch {
+    std::vector<acc_t> rows;  // vertical sums of a separable filter
+    std::vector<acc_t> out;   // one output row before conversion
+  };
+
+  Scratch scratch() const {
+    Scratch s;
+    if (!vweight_.empty()) s.rows.assign(width_ * channels_, acc_t(0));
+    if (!kDirect) s.out.assign(out_w_ * channels_, acc_t(0));
+    return s;
+  }
+
+  // Output row `row` (n * out_h + oy).
+  void run(const scalar_t* x, scalar_t* y, int64_t row, Scratch& s) const {
+    const int64_t n = row / out_h_;
+    const int64_t oy = row % out_h_;
+    const int64_t c = channels_;
+    const scalar_t* image = x + n * height_ * width_ * c;
+    acc_t* dst = nullptr;
+    scalar_t* out_row = y + row * out_w_ * c;
+    if constexpr (kDirect) {
+      dst = out_row;
+    } else {
+      dst = s.out.data();
+    }
+    const int64_t* ys = ty_.input.data() + oy * ty_.max_taps;
+    const int64_t* yt = ty_.tap.data() + oy * ty_.max_taps;
+    if (!vweight_.empty()) {
+      acc_t* tmp = s.rows.data();
+      WeightedSum<scalar_t, acc_t> vsum({1, width_ * c, 0, 0}, tmp);
+      for (int64_t k = 0; k < ty_.count[oy]; ++k) {
+        vsum.add(image + ys[k] * width_ * c, vweight_[yt[k]]);
+      }
+      vsum.finish();
+      for (int64_t ox = 0; ox < out_w_; ++ox) {
+        const int64_t* xs = tx_.input.data() + ox * tx_.max_taps;
+        const int64_t* xt = tx_.tap.data() + ox * tx_.max_taps;
+        WeightedSum<acc_t, acc_t> hsum({1, c, 0, 0}, dst + ox * c);
+        for (int64_t k = 0; k < tx_.count[ox]; ++k) {
+          hsum.add(tmp + xs[k] * c, weight_[xt[k]]);
+        }
+        hsum.finish();
+      }
+    } else {
+      for (int64_t ox = 0; ox < out_w_; ++ox) {
+        const int64_t* xs = tx_.input.data() + ox * tx_.max_taps;
+        const int64_t* xt = tx_.tap.data() + ox * tx_.max_taps;
+        WeightedSum<scalar_t, acc_t> sum({1, c, 0, 0}, dst + ox * c);
+        for (int64_t ky = 0; ky < ty_.count[oy]; ++ky) {
+          const scalar_t* src = image + ys[ky] * width_ * c;
+          const acc_t* w = weight_.data() + yt[ky] * fw_;
+          for (int64_t kx = 0; kx < tx_.count[ox]; ++kx) {
+            sum.add(src + xs[kx] * c, w[xt[kx]]);
+          }
+        }
+        sum.finish();
+      }
+    }
+    if constexpr (!kDirect) {
+      for (int64_t i = 0; i < out_w_ * c; ++i) {
+        out_row[i] = static_cast<scalar_t>(dst[i]);
+      }
+    }
+  }
+
+ private:
+  int64_t height_;
+  int64_t width_;
+  int64_t channels_;
+  int64_t out_h_;
+  int64_t out_w_;
+  int64_t fw_;
+  const AxisTaps& tx_;
+  const AxisTaps& ty_;
+  std::vector<acc_t> weight_;   // [rows][fw]: 2-D filter, or horizontal taps
+  std::vector<acc_t> vweight_;  // vertical taps of a separable filter
+};
+
 at::Tensor upfirdn2d_cpu(const at::Tensor& x, const at::Tensor& f,
                          int64_t upx, int64_t upy, int64_t downx,
                          int64_t downy, int64_t padx0, int64_t padx1,
@@ -598,10 +734,42 @@ at::Tensor upfirdn2d_cpu(const at::Tensor& x, const at::Tensor& f,
     rows = 1;
   }
 
-  const at::Tensor input = x.contiguous();
-  at::Tensor out = at::empty({x.size(0), x.size(1), out_h, out_w}, x.options());
+  // The output keeps the input's memory format; an input in neither format
+  // is first made dense in the one it resembles.
+  const bool channels_last =
+      x.suggest_memory_format() == at::MemoryFormat::ChannelsLast;
+  const auto format = channels_last ? at::MemoryFormat::ChannelsLast
+                                    : at::MemoryFormat::Contiguous;
+  const at::Tensor input = x.contiguous(format);
+  at::Tensor out = at::empty({x.size(0), x.size(1), out_h, out_w},
+                             x.options().memory_format(format));
   const int64_t planes = x.size(0) * x.size(1);
   if (planes == 0) return out;
+  medgan_aug::advise_huge_pages(out.data_ptr(), out.nbytes());
+
+  if (channels_last) {
+    const AxisTaps tx(width, out_w, upx, downx, padx0, fw);
+    const AxisTaps ty(height, out_h, upy, downy, pady0, fh);
+    AT_DISPATCH_FLOATING_TYPES_AND2(
+        at::ScalarType::Half, at::ScalarType::BFloat16, x.scalar_type(),
+        "upfirdn2d_cpu_nhwc", [&] {
+          const Upfirdn2dNhwc<scalar_t> op(height, width, x.size(1), tx, ty,
+                                           out_h, out_w, g, rows, vertical);
+          const scalar_t* src = input.const_data_ptr<scalar_t>();
+          scalar_t* dst = out.mutable_data_ptr<scalar_t>();
+          const int64_t row_elements = std::max<int64_t>(out_w * x.size(1), 1);
+          const int64_t grain = std::max<int64_t>(1, 16384 / row_elements);
+          at::parallel_for(0, x.size(0) * out_h, grain,
+                           [&](int64_t begin, int64_t end) {
+                             auto scratch = op.scratch();
+                             for (int64_t r = begin; r < end; ++r) {
+                               op.run(src, dst, r, scratch);
+                             }
+                           });
+        });
+    return out;
+  }
+
   const Axis ax(width, upx, downx, padx0, padx1, fw);
   const Axis ay(height, upy, downy, pady0, pady1, fh);
 
