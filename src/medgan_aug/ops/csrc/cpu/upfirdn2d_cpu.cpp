@@ -15,6 +15,10 @@
 // "sum of a few weighted, shifted 2-D blocks", done in one vectorised loop
 // per group of taps.  Planes are independent and processed in parallel, each
 // in per-thread scratch that stays in cache for common sizes.
+//
+// A channels_last input keeps its format: it runs through Upfirdn2dNhwc,
+// vectorised over the innermost C, in parallel over output rows.  Other
+// inputs are made NCHW-contiguous first.
 
 #include <ATen/Dispatch.h>
 #include <ATen/OpMathType.h>
