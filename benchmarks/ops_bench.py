@@ -2,7 +2,9 @@
 
 Times forward and forward+backward of every op at the shapes a 256 px
 StyleGAN2 generator and discriminator use, for every backend that runs on the
-chosen device, as the median of repeats after warm-up.  Prints a Markdown
+chosen device, as the median of repeats after warm-up.  Rows marked
+``channels_last`` give every backend (``ref`` included) the same
+channels-last input; each returns a channels-last output.  Prints a Markdown
 table with the speedup over ``ref``, the achieved bandwidth (bytes that must
 move: inputs read once, outputs written once) and GFLOP/s (useful
 multiply-adds only, never the zeros that upsampling inserts), next to the
@@ -106,9 +108,18 @@ def matmul_peak(device: torch.device, repeats: int) -> float:
 
 
 def _resample_case(
-    name: str, fn: Callable, shape: tuple[int, ...], f: torch.Tensor, up: int, device: torch.device
+    name: str,
+    fn: Callable,
+    shape: tuple[int, ...],
+    f: torch.Tensor,
+    up: int,
+    device: torch.device,
+    channels_last: bool = False,
 ) -> Case:
     x = torch.randn(shape, device=device)
+    if channels_last:
+        # Every impl, ref included, gets the same channels_last input and returns channels_last.
+        x = x.contiguous(memory_format=torch.channels_last)
     out = fn(x, f, impl="ref")
     # The upstream gradient exists before the backward pass; allocating it is not the op's cost.
     dy = torch.ones_like(out)
@@ -128,11 +139,17 @@ def _resample_case(
             y.backward(dy)
 
     label = f"{name} [1,3,3,1] {'separable' if f.ndim == 1 else '4x4'}"
-    return Case(label, "x".join(map(str, shape)), run, (x.numel() + out.numel()) * 4, macs)
+    return Case(label, _shape_label(shape, channels_last), run, (x.numel() + out.numel()) * 4, macs)
 
 
-def _bias_act_case(shape: tuple[int, ...], device: torch.device) -> Case:
+def _shape_label(shape: tuple[int, ...], channels_last: bool) -> str:
+    return "x".join(map(str, shape)) + (" channels_last" if channels_last else "")
+
+
+def _bias_act_case(shape: tuple[int, ...], device: torch.device, channels_last: bool = False) -> Case:
     x = torch.randn(shape, device=device)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
     b = torch.randn(shape[1], device=device)
     dy = torch.ones_like(x)
 
@@ -143,7 +160,7 @@ def _bias_act_case(shape: tuple[int, ...], device: torch.device) -> Case:
         if backward:
             y.backward(dy)
 
-    return Case("bias_act lrelu", "x".join(map(str, shape)), run, 2 * x.numel() * 4, x.numel())
+    return Case("bias_act lrelu", _shape_label(shape, channels_last), run, 2 * x.numel() * 4, x.numel())
 
 
 def _modconv_case(batch: int, cin: int, cout: int, res: int, up: int, device: torch.device) -> Case:
@@ -175,6 +192,13 @@ def cases(device: torch.device) -> list[Case]:
             found.append(_resample_case("downsample2d", downsample2d, shape, f, 1, device))
             found.append(_resample_case("filter2d", filter2d, shape, f, 1, device))
     found.append(_bias_act_case((8, 128, 64, 64), device))
+    # channels_last ([N, H, W, C] in memory) at the discriminator's 64 px shape.
+    shape = (8, 128, 64, 64)
+    for f in (separable, full):
+        found.append(_resample_case("upsample2d", upsample2d, shape, f, 2, device, channels_last=True))
+        found.append(_resample_case("downsample2d", downsample2d, shape, f, 1, device, channels_last=True))
+    found.append(_resample_case("filter2d", filter2d, shape, full, 1, device, channels_last=True))
+    found.append(_bias_act_case(shape, device, channels_last=True))
     found.append(_modconv_case(8, 128, 128, 64, 1, device))
     found.append(_modconv_case(8, 256, 128, 32, 2, device))
     return found

@@ -6,6 +6,7 @@ import math
 
 import pytest
 import torch
+from torch._prims_common import suggest_memory_format
 
 from medgan_aug.ops import ACTIVATIONS, bias_act
 from tests.conftest import CPU_IMPLS, reference_cases, relative_error, run_bias_act_case
@@ -83,6 +84,63 @@ def test_low_precision_and_strided_inputs(impl, dtype):
     assert y.dtype == dtype and y.shape == x.shape
     tolerance = {torch.float32: 1e-6, torch.float16: 2e-3, torch.bfloat16: 2e-2}[dtype]
     assert relative_error(y, expected) < tolerance
+
+
+def in_layout(x: torch.Tensor, layout: str) -> torch.Tensor:
+    if layout == "contiguous":
+        return x.contiguous()
+    if layout == "channels_last":
+        return x.contiguous(memory_format=torch.channels_last)
+    # every other channel of a wider channels-last tensor: channels-last strides, not dense
+    wide = torch.zeros(x.shape[0], 2 * x.shape[1], *x.shape[2:], dtype=x.dtype)
+    wide = wide.contiguous(memory_format=torch.channels_last)
+    wide[:, ::2] = x
+    return wide[:, ::2]
+
+
+@pytest.mark.parametrize("impl", ["ref", "cpp"], indirect=True)
+@pytest.mark.parametrize("layout", ["channels_last", "channels_last_strided"])
+@pytest.mark.parametrize("dim", [1, 3])
+@pytest.mark.parametrize("act", ["lrelu", "swish"])
+def test_channels_last_matches_closed_form_and_keeps_the_format(impl, layout, dim, act):
+    gen = torch.Generator().manual_seed(4)
+    base = torch.randn(2, 5, 3, 4, dtype=torch.float64, generator=gen) * 2
+    b = torch.randn(base.shape[dim], dtype=torch.float64, generator=gen, requires_grad=True)
+    x = in_layout(base, layout).requires_grad_(True)
+    shape = [-1 if i == dim else 1 for i in range(4)]
+    y = bias_act(x, b, dim=dim, act=act, alpha=0.3, gain=1.2, clamp=2.0, impl=impl)
+    z = base + b.detach().reshape(shape)
+    assert relative_error(y, (activation_float64(act, z, 0.3) * 1.2).clamp(-2, 2)) < 1e-12
+    assert y.is_contiguous(memory_format=torch.channels_last)
+    # dx keeps x's format whatever dy's; db sums over the right axes.
+    for dy_layout in ("contiguous", "channels_last"):
+        dy = in_layout(torch.randn(y.shape, dtype=torch.float64, generator=gen), dy_layout)
+        dx, db = torch.autograd.grad(y, (x, b), dy, retain_graph=True)
+        expected = torch.autograd.grad(
+            bias_act(base.requires_grad_(True), b, dim=dim, act=act, alpha=0.3, gain=1.2, clamp=2.0, impl="ref"),
+            (base, b),
+            dy.contiguous(),
+        )
+        # (the ref path keeps the format of its forward output only)
+        assert impl == "ref" or dx.is_contiguous(memory_format=suggest_memory_format(x))
+        assert relative_error(dx, expected[0]) < 1e-12 and relative_error(db, expected[1]) < 1e-12
+
+
+@pytest.mark.parametrize("impl", ["cpp"], indirect=True)
+@pytest.mark.parametrize("act", ["lrelu", "tanh"])
+def test_channels_last_first_and_second_order_gradients(impl, act):
+    gen = torch.Generator().manual_seed(5)
+    x = torch.randn(2, 3, 2, 3, dtype=torch.float64, generator=gen).contiguous(memory_format=torch.channels_last)
+    x.requires_grad_(True)
+    b = torch.randn(3, dtype=torch.float64, generator=gen, requires_grad=True)
+
+    def op(x, b):
+        y = bias_act(x, b, act=act, alpha=0.25, gain=1.3, clamp=0.9, impl=impl)
+        assert y.is_contiguous(memory_format=torch.channels_last)
+        return y
+
+    assert torch.autograd.gradcheck(op, (x, b))
+    assert torch.autograd.gradgradcheck(op, (x, b))
 
 
 @pytest.mark.parametrize("impl", CPU_IMPLS, indirect=True)

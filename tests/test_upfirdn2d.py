@@ -7,6 +7,7 @@ import pytest
 import torch
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+from torch._prims_common import suggest_memory_format
 
 from medgan_aug.ops import downsample2d, filter2d, setup_filter, upfirdn2d, upsample2d
 from tests.conftest import CPU_IMPLS, reference_cases, relative_error, run_upfirdn2d_case
@@ -147,6 +148,82 @@ def test_channels_last_and_strided_inputs(impl):
     assert (
         relative_error(downsample2d(strided, f, impl=impl), downsample2d(strided.contiguous(), f, impl="ref")) < 1e-12
     )
+
+
+def in_layout(x: torch.Tensor, layout: str) -> torch.Tensor:
+    """``x``'s values in another memory layout: dense NCHW/NHWC or a strided view."""
+    if layout == "contiguous":
+        return x.contiguous()
+    if layout == "channels_last":
+        return x.contiguous(memory_format=torch.channels_last)
+    n, c, h, w = x.shape
+    if layout == "strided":  # every other column of a wider NCHW tensor
+        wide = torch.zeros(n, c, h, 2 * w, dtype=x.dtype)
+        wide[..., ::2] = x
+        return wide[..., ::2]
+    # every other channel of a wider channels-last tensor (channels-last strides, not dense)
+    wide = torch.zeros(n, 2 * c, h, w, dtype=x.dtype).contiguous(memory_format=torch.channels_last)
+    wide[:, ::2] = x
+    return wide[:, ::2]
+
+
+LAYOUTS = ["channels_last", "strided", "channels_last_strided"]
+LAYOUT_GEOMETRIES = [GEOMETRIES[0], GEOMETRIES[1], GEOMETRIES[3], ((1, 1), (1, 1), [2, 1, 2, 1], (4, 4), False)]
+
+
+@pytest.mark.parametrize("impl", ["ref", "cpp"], indirect=True)
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize(("up", "down", "pad", "fshape", "flip"), LAYOUT_GEOMETRIES)
+def test_layouts_match_float64_definition_and_keep_the_memory_format(impl, layout, up, down, pad, fshape, flip):
+    gen = torch.Generator().manual_seed(5)
+    base = torch.randn(2, 3, 7, 6, dtype=torch.float64, generator=gen)
+    f = torch.rand(fshape, generator=gen, dtype=torch.float64) + 0.1
+    x = in_layout(base, layout).requires_grad_(True)
+    memory_format = suggest_memory_format(x)
+    assert memory_format == (torch.contiguous_format if layout == "strided" else torch.channels_last)
+
+    def op(t):
+        return upfirdn2d(t, f, up=up, down=down, padding=pad, flip_filter=flip, gain=1.5, impl=impl)
+
+    y = op(x)
+    assert relative_error(y, torch.from_numpy(upfirdn2d_numpy(base, f, up, down, pad, flip, 1.5))) < 1e-12
+    assert y.is_contiguous(memory_format=memory_format)
+    # The gradient keeps x's format even when dy comes in the other one.
+    for dy_layout in ("contiguous", "channels_last"):
+        dy = in_layout(torch.randn(y.shape, dtype=torch.float64, generator=gen), dy_layout)
+        (dx,) = torch.autograd.grad(y, x, dy, retain_graph=True)
+        (expected,) = torch.autograd.grad(op(base.requires_grad_(True)), base, dy.contiguous())
+        # (the ref path keeps the format of its forward output only)
+        assert impl == "ref" or dx.is_contiguous(memory_format=memory_format)
+        assert relative_error(dx, expected) < 1e-12
+
+
+@pytest.mark.parametrize("impl", ["cpp"], indirect=True)
+@pytest.mark.parametrize(("up", "down", "pad", "fshape", "flip"), LAYOUT_GEOMETRIES[:3])
+def test_channels_last_first_and_second_order_gradients(impl, up, down, pad, fshape, flip):
+    gen = torch.Generator().manual_seed(6)
+    x = in_layout(torch.randn(1, 3, 5, 4, dtype=torch.float64, generator=gen), "channels_last").requires_grad_(True)
+    f = torch.rand(fshape, generator=gen) + 0.1
+
+    def op(t):
+        y = upfirdn2d(t, f, up=up, down=down, padding=pad, flip_filter=flip, gain=2.0, impl=impl)
+        assert y.is_contiguous(memory_format=torch.channels_last)
+        return y
+
+    assert torch.autograd.gradcheck(op, (x,))
+    assert torch.autograd.gradgradcheck(lambda t: op(t).square(), (x,))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_channels_last_low_precision_matches_nchw(dtype):
+    gen = torch.Generator().manual_seed(7)
+    x = torch.randn(2, 5, 9, 8, generator=gen).to(dtype)
+    for f in (setup_filter([1, 3, 3, 1]), setup_filter([1, 3, 3, 1], separable=True), torch.rand(3, 2, generator=gen)):
+        for fn in (upsample2d, downsample2d, filter2d):
+            nchw = fn(x, f, impl="cpp")
+            nhwc = fn(x.contiguous(memory_format=torch.channels_last), f, impl="cpp")
+            assert nhwc.dtype == dtype and nhwc.is_contiguous(memory_format=torch.channels_last)
+            assert relative_error(nhwc, nchw) < (1e-6 if dtype == torch.float32 else 1e-2)
 
 
 @pytest.mark.parametrize("impl", CPU_IMPLS, indirect=True)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+from torch._prims_common import suggest_memory_format
 
 from ._backend import op_namespace, resolve_impl
 from ._validation import check_tensor
@@ -55,6 +56,7 @@ def _bias_shape(x: torch.Tensor, dim: int) -> list[int]:
 def _bias_act_ref(
     x: torch.Tensor, b: torch.Tensor | None, dim: int, act: str, alpha: float, gain: float, clamp: float
 ) -> torch.Tensor:
+    memory_format = suggest_memory_format(x)
     if b is not None:
         x = x + b.to(x.dtype).reshape(_bias_shape(x, dim))
     x = ACTIVATIONS[act].func(x, alpha)
@@ -62,7 +64,7 @@ def _bias_act_ref(
         x = x * gain
     if clamp >= 0:
         x = x.clamp(-clamp, clamp)
-    return x
+    return x.contiguous(memory_format=memory_format)
 
 
 def bias_act(
@@ -102,7 +104,8 @@ def bias_act(
     Returns
     -------
     torch.Tensor
-        Same shape and dtype as ``x``.
+        Same shape and dtype as ``x``, in the memory format ``x`` suggests
+        (``channels_last`` for a channels-last ``x``, else contiguous).
     """
     check_tensor(x, "x")
     if act not in ACTIVATIONS:
@@ -171,11 +174,12 @@ def register_operator_hooks(namespace: str) -> None:
     torch.library.register_autograd(f"{namespace}::bias_act", backward_forward, setup_context=setup_forward)
     torch.library.register_autograd(f"{namespace}::bias_act_grad", backward_grad, setup_context=setup_grad)
 
+    # The kernels return x's suggested memory format, whatever dy's.
     def fake_forward(x, b, dim, act, alpha, gain, clamp):
-        return torch.empty_like(x, memory_format=torch.contiguous_format)
+        return torch.empty_like(x, memory_format=suggest_memory_format(x))
 
     def fake_grad(dy, x, b, dim, act, alpha, gain, clamp, order):
-        return torch.empty_like(x, memory_format=torch.contiguous_format)
+        return torch.empty_like(x, memory_format=suggest_memory_format(x))
 
     torch.library.register_fake(f"{namespace}::bias_act", fake_forward)
     torch.library.register_fake(f"{namespace}::bias_act_grad", fake_grad)

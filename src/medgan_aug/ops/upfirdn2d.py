@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch._prims_common import suggest_memory_format
 
 from ._backend import op_namespace, resolve_impl
 from ._validation import check_tensor
@@ -172,7 +173,8 @@ def _upfirdn2d_ref(
     flip_filter: bool,
     gain: float,
 ) -> torch.Tensor:
-    """upfirdn2d in plain PyTorch (differentiable to any order)."""
+    """upfirdn2d in plain PyTorch (differentiable to any order), in x's memory format."""
+    memory_format = suggest_memory_format(x)
     batch, channels, height, width = x.shape
     (upx, upy), (downx, downy) = up, down
     padx0, padx1, pady0, pady1 = pad
@@ -193,9 +195,11 @@ def _upfirdn2d_ref(
         f = f.flip(list(range(f.ndim)))
     weight = f[None, None].expand(channels, 1, *f.shape)
     if f.ndim == 2:
-        return F.conv2d(x, weight, stride=(downy, downx), groups=channels)
-    x = F.conv2d(x, weight.unsqueeze(2), stride=(1, downx), groups=channels)
-    return F.conv2d(x, weight.unsqueeze(3), stride=(downy, 1), groups=channels)
+        x = F.conv2d(x, weight, stride=(downy, downx), groups=channels)
+    else:
+        x = F.conv2d(x, weight.unsqueeze(2), stride=(1, downx), groups=channels)
+        x = F.conv2d(x, weight.unsqueeze(3), stride=(downy, 1), groups=channels)
+    return x.contiguous(memory_format=memory_format)
 
 
 def upfirdn2d(
@@ -236,7 +240,9 @@ def upfirdn2d(
     Returns
     -------
     torch.Tensor
-        ``[N, C, (H*up + pad0 + pad1 - fh) // down + 1, ...]``.
+        ``[N, C, (H*up + pad0 + pad1 - fh) // down + 1, ...]``, in the memory
+        format ``x`` suggests: ``channels_last`` for a channels-last ``x``,
+        else contiguous NCHW.
     """
     check_tensor(x, "x", ndim=4, layout=" [N, C, H, W]")
     f = _check_filter(f, x)
@@ -340,6 +346,7 @@ def register_operator_hooks(namespace: str) -> None:
     def setup_context(ctx, inputs, output):
         x, f, upx, upy, downx, downy, padx0, padx1, pady0, pady1, flip_filter, gain = inputs
         ctx.save_for_backward(f)
+        ctx.memory_format = suggest_memory_format(x)
         ctx.params = (
             (x.shape[2], x.shape[3]),
             (output.shape[2], output.shape[3]),
@@ -356,6 +363,8 @@ def register_operator_hooks(namespace: str) -> None:
         g_up, g_down, g_pad = backward_params(in_size, out_size, f, up, down, pad)
         dx = None
         if ctx.needs_input_grad[0]:
+            # The op keeps its input's format: dx gets x's even if dy came in another.
+            dy = dy.contiguous(memory_format=ctx.memory_format)
             dx = ops.upfirdn2d(dy, f, *g_up, *g_down, *g_pad, not flip_filter, gain)
         return (dx,) + (None,) * 11
 
@@ -365,6 +374,7 @@ def register_operator_hooks(namespace: str) -> None:
         fw, fh = filter_size(f)
         out_h = (x.shape[2] * upy + pady0 + pady1 - fh) // downy + 1
         out_w = (x.shape[3] * upx + padx0 + padx1 - fw) // downx + 1
-        return x.new_empty(x.shape[0], x.shape[1], out_h, out_w)
+        shape = (x.shape[0], x.shape[1], out_h, out_w)
+        return torch.empty(shape, dtype=x.dtype, device=x.device, memory_format=suggest_memory_format(x))
 
     torch.library.register_fake(name, fake)

@@ -1,7 +1,8 @@
 // CPU kernels of bias_act (bias, activation, gain, clamp) and bias_act_grad
 // (the activation's first or second derivative times the upstream gradient).
 //
-// x is viewed as [outer, C, inner] around `dim`, so the bias is constant
+// x is viewed, in memory order (channels_last puts C innermost), as
+// [outer, C, inner] around `dim`, so the bias is constant
 // along runs of `inner` contiguous elements (or, when inner == 1, runs over
 // the C channels).  The activation code and derivative order become template
 // arguments outside the loops, so each loop body is straight-line math, and
@@ -19,8 +20,10 @@
 #include <algorithm>
 #include <string>
 #include <type_traits>
+#include <vector>
 
 #include "common/activation.h"
+#include "common/output_pages.h"
 
 namespace {
 
@@ -115,6 +118,16 @@ at::Tensor bias_act_impl(const at::Tensor& x, const at::Tensor& b,
   }
   const auto acc_type = at::toOpMathType(x.scalar_type());
   const int64_t numel = x.numel();
+  // The output keeps x's memory format (channels_last for a channels-last x,
+  // else contiguous); x and dy are made dense in it.  The loops below walk
+  // memory order, i.e. the dimensions permuted to `dims`, outermost first.
+  const auto format = x.suggest_memory_format();
+  std::vector<int64_t> dims(x.dim());
+  for (int64_t d = 0; d < x.dim(); ++d) dims[d] = d;
+  if (format == at::MemoryFormat::ChannelsLast ||
+      format == at::MemoryFormat::ChannelsLast3d) {
+    std::rotate(dims.begin() + 1, dims.begin() + 2, dims.end());
+  }
   // Without a bias, x is a single run of numel elements with a zero bias.
   int64_t channels = 1;
   int64_t inner = numel;
@@ -133,15 +146,17 @@ at::Tensor bias_act_impl(const at::Tensor& x, const at::Tensor& b,
                 " elements but x has ", x.size(dim), " along dim ", dim);
     channels = b.size(0);
     inner = 1;
-    for (int64_t d = dim + 1; d < x.dim(); ++d) inner *= x.size(d);
+    const auto position = std::find(dims.begin(), dims.end(), dim);
+    for (auto d = position + 1; d != dims.end(); ++d) inner *= x.size(*d);
     bias = b.to(acc_type).contiguous();
   }
 
-  const at::Tensor input = x.contiguous();
+  const at::Tensor input = x.contiguous(format);
   const at::Tensor grad =
-      dy.defined() ? dy.to(x.scalar_type()).contiguous() : at::Tensor();
-  at::Tensor out = at::empty(x.sizes(), x.options());
+      dy.defined() ? dy.to(x.scalar_type()).contiguous(format) : at::Tensor();
+  at::Tensor out = at::empty(x.sizes(), x.options().memory_format(format));
   if (numel == 0) return out;
+  medgan_aug::advise_huge_pages(out.data_ptr(), out.nbytes());
 
   AT_DISPATCH_FLOATING_TYPES_AND2(
       at::ScalarType::Half, at::ScalarType::BFloat16, x.scalar_type(),

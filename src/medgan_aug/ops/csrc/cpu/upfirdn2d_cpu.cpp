@@ -15,6 +15,10 @@
 // "sum of a few weighted, shifted 2-D blocks", done in one vectorised loop
 // per group of taps.  Planes are independent and processed in parallel, each
 // in per-thread scratch that stays in cache for common sizes.
+//
+// A channels_last input keeps its format: it runs through Upfirdn2dNhwc,
+// vectorised over the innermost C, in parallel over output rows.  Other
+// inputs are made NCHW-contiguous first.
 
 #include <ATen/Dispatch.h>
 #include <ATen/OpMathType.h>
@@ -32,6 +36,8 @@
 #include <type_traits>
 #include <utility>
 #include <vector>
+
+#include "common/output_pages.h"
 
 // The library is compiled for the baseline instruction set; the hot loop
 // also gets an AVX2 build that the dynamic loader selects where available.
@@ -547,6 +553,173 @@ class Upfirdn2d {
   std::vector<acc_t> vweight_;    // separable only, indexed by tap
 };
 
+// channels_last ([N, H, W, C] in memory): every tap is a multiply-add of a
+// contiguous C-vector.  Each task is one output row.  Its input rows are the
+// polyphase taps of the y axis; a separable filter first sums them into one
+// scratch row (a single sweep over W * C elements per group of taps), a 2-D
+// filter keeps them apart.  Along x, the outputs of one phase whose taps all
+// fall inside the row read pixels `step` apart, so each phase is one block
+// of C-vectors (rows of the block are pixels) summed over all its taps in a
+// single sweep: every output element is written once, with no zero-fill or
+// accumulate pass; only the few border pixels are summed one at a time.
+template <typename scalar_t>
+class Upfirdn2dNhwc {
+  using acc_t = at::opmath_type<scalar_t>;
+  static constexpr bool kDirect = std::is_same_v<acc_t, scalar_t>;
+
+ public:
+  Upfirdn2dNhwc(const Axis& ax, const Axis& ay, int64_t channels,
+                const std::vector<double>& g, int64_t rows,
+                const std::vector<double>& vertical)
+      : ax_(ax),
+        ay_(ay),
+        channels_(channels),
+        fw_(static_cast<int64_t>(g.size()) / rows) {
+    for (const double v : g) weight_.push_back(static_cast<acc_t>(v));
+    for (const double v : vertical) vweight_.push_back(static_cast<acc_t>(v));
+  }
+
+  struct Scratch {
+    std::vector<acc_t> rows;  // vertical sums of a separable filter
+    std::vector<acc_t> out;   // one output row before conversion
+  };
+
+  Scratch scratch() const {
+    Scratch s;
+    if (!vweight_.empty()) s.rows.assign(ax_.size * channels_, acc_t(0));
+    if (!kDirect) s.out.assign(ax_.out * channels_, acc_t(0));
+    return s;
+  }
+
+  // Output row `row` (n * out_h + oy).
+  void run(const scalar_t* x, scalar_t* y, int64_t row, Scratch& s) const {
+    const int64_t n = row / ay_.out;
+    const int64_t oy = row % ay_.out;
+    const int64_t pitch = ax_.size * channels_;
+    const scalar_t* image = x + n * ay_.size * pitch;
+    scalar_t* out_row = y + row * ax_.out * channels_;
+    acc_t* dst = nullptr;
+    if constexpr (kDirect) {
+      dst = out_row;
+    } else {
+      dst = s.out.data();
+    }
+    // The input rows output row oy reads, and their filter taps.
+    const int64_t p = oy % ay_.period;
+    const int64_t first = ay_.first[p] + oy / ay_.period * ay_.step;
+    int64_t taps = 0;
+    const scalar_t* src_rows[kMaxRows];
+    int64_t src_taps[kMaxRows];
+    for (int64_t k = 0; k < ay_.count[p]; ++k) {
+      const int64_t r = first + k;
+      if (r < 0 || r >= ay_.size) continue;
+      TORCH_INTERNAL_ASSERT(taps < kMaxRows);
+      src_rows[taps] = image + r * pitch;
+      src_taps[taps] = ay_.tap0[p] + k * ay_.up;
+      ++taps;
+    }
+    if (!vweight_.empty()) {
+      // In chunks of output pixels, so that the vertical sums they read are
+      // still in L1 when the horizontal pass reads them.
+      acc_t* tmp = s.rows.data();
+      const acc_t* row_ptr[1] = {tmp};
+      const acc_t* row_weight[1] = {weight_.data()};
+      const int64_t chunk = std::max<int64_t>(ax_.period, kChunkElements / channels_);
+      for (int64_t ox0 = 0; ox0 < ax_.out; ox0 += chunk) {
+        const int64_t ox1 = std::min(ax_.out, ox0 + chunk);
+        int64_t lo = ax_.size;
+        int64_t hi = 0;
+        for (int64_t p = 0; p < ax_.period; ++p) {
+          const auto [m0, m1] = phase_range(p, ox0, ox1);
+          if (m1 <= m0 || ax_.count[p] == 0) continue;
+          lo = std::min(lo, ax_.first[p] + m0 * ax_.step);
+          hi = std::max(hi, ax_.first[p] + (m1 - 1) * ax_.step + ax_.count[p]);
+        }
+        lo = std::max<int64_t>(lo, 0);
+        hi = std::min(hi, ax_.size);
+        if (hi > lo) {
+          WeightedSum<scalar_t, acc_t> vsum({1, (hi - lo) * channels_, 0, 0},
+                                            tmp + lo * channels_);
+          for (int64_t k = 0; k < taps; ++k) {
+            vsum.add(src_rows[k] + lo * channels_, vweight_[src_taps[k]]);
+          }
+          vsum.finish();
+        }
+        filter_row<acc_t>(row_ptr, row_weight, 1, dst, ox0, ox1);
+      }
+    } else {
+      const acc_t* row_weight[kMaxRows];
+      for (int64_t k = 0; k < taps; ++k) {
+        row_weight[k] = weight_.data() + src_taps[k] * fw_;
+      }
+      filter_row<scalar_t>(src_rows, row_weight, taps, dst, 0, ax_.out);
+    }
+    if constexpr (!kDirect) {
+      for (int64_t i = 0; i < ax_.out * channels_; ++i) {
+        out_row[i] = static_cast<scalar_t>(dst[i]);
+      }
+    }
+  }
+
+  // Filter rows are limited to this many (far above any resampling filter).
+  static constexpr int64_t kMaxRows = 256;
+
+ private:
+  // Elements of the output pixels filtered per chunk (32 KiB of float).
+  static constexpr int64_t kChunkElements = 8192;
+
+  // The outputs m of phase p with m * period + p in [ox0, ox1).
+  std::pair<int64_t, int64_t> phase_range(int64_t p, int64_t ox0,
+                                          int64_t ox1) const {
+    const int64_t m0 = std::max<int64_t>(0, -floor_div(p - ox0, ax_.period));
+    const int64_t m1 = std::min(ax_.outputs(p),
+                                std::max<int64_t>(0, -floor_div(p - ox1, ax_.period)));
+    return {m0, m1};
+  }
+
+  // Output pixels [ox0, ox1) of dst (one output row) = sum over the `n`
+  // source rows of their horizontal taps weighted by weight[row][tap].
+  template <typename src_t>
+  void filter_row(const src_t* const* src, const acc_t* const* weight,
+                  int64_t n, acc_t* dst, int64_t ox0, int64_t ox1) const {
+    const int64_t c = channels_;
+    for (int64_t p = 0; p < ax_.period; ++p) {
+      const auto [m0, outputs] = phase_range(p, ox0, ox1);
+      if (outputs <= m0) continue;
+      const int64_t count = ax_.count[p];
+      const int64_t first = ax_.first[p];
+      const int64_t lo =
+          std::clamp<int64_t>(-floor_div(first, ax_.step), m0, outputs);
+      const int64_t hi = std::clamp<int64_t>(
+          floor_div(ax_.size - count - first, ax_.step) + 1, lo, outputs);
+      auto sum_pixels = [&](int64_t m, int64_t pixels) {
+        WeightedSum<src_t, acc_t> sum(
+            {pixels, c, ax_.step * c, ax_.period * c},
+            dst + (m * ax_.period + p) * c);
+        for (int64_t r = 0; r < n; ++r) {
+          for (int64_t k = 0; k < count; ++k) {
+            const int64_t i = first + m * ax_.step + k;
+            if (i >= 0 && i < ax_.size) {
+              sum.add(src[r] + i * c, weight[r][ax_.tap0[p] + k * ax_.up]);
+            }
+          }
+        }
+        sum.finish();
+      };
+      for (int64_t m = m0; m < lo; ++m) sum_pixels(m, 1);
+      if (hi > lo) sum_pixels(lo, hi - lo);
+      for (int64_t m = hi; m < outputs; ++m) sum_pixels(m, 1);
+    }
+  }
+
+  Axis ax_;
+  Axis ay_;
+  int64_t channels_;
+  int64_t fw_;
+  std::vector<acc_t> weight_;   // [rows][fw]: 2-D filter, or horizontal taps
+  std::vector<acc_t> vweight_;  // vertical taps of a separable filter
+};
+
 at::Tensor upfirdn2d_cpu(const at::Tensor& x, const at::Tensor& f,
                          int64_t upx, int64_t upy, int64_t downx,
                          int64_t downy, int64_t padx0, int64_t padx1,
@@ -598,12 +771,45 @@ at::Tensor upfirdn2d_cpu(const at::Tensor& x, const at::Tensor& f,
     rows = 1;
   }
 
-  const at::Tensor input = x.contiguous();
-  at::Tensor out = at::empty({x.size(0), x.size(1), out_h, out_w}, x.options());
+  // The output keeps the input's memory format; an input in neither format
+  // is first made dense in the one it resembles.
+  const bool channels_last =
+      x.suggest_memory_format() == at::MemoryFormat::ChannelsLast;
+  const auto format = channels_last ? at::MemoryFormat::ChannelsLast
+                                    : at::MemoryFormat::Contiguous;
+  const at::Tensor input = x.contiguous(format);
+  at::Tensor out = at::empty({x.size(0), x.size(1), out_h, out_w},
+                             x.options().memory_format(format));
   const int64_t planes = x.size(0) * x.size(1);
   if (planes == 0) return out;
+  medgan_aug::advise_huge_pages(out.data_ptr(), out.nbytes());
+
   const Axis ax(width, upx, downx, padx0, padx1, fw);
   const Axis ay(height, upy, downy, pady0, pady1, fh);
+
+  if (channels_last) {
+    TORCH_CHECK(ay.max_count <= Upfirdn2dNhwc<float>::kMaxRows,
+                "upfirdn2d: channels_last supports filters of up to ",
+                Upfirdn2dNhwc<float>::kMaxRows, " useful rows");
+    AT_DISPATCH_FLOATING_TYPES_AND2(
+        at::ScalarType::Half, at::ScalarType::BFloat16, x.scalar_type(),
+        "upfirdn2d_cpu_nhwc", [&] {
+          const Upfirdn2dNhwc<scalar_t> op(ax, ay, x.size(1), g, rows,
+                                           vertical);
+          const scalar_t* src = input.const_data_ptr<scalar_t>();
+          scalar_t* dst = out.mutable_data_ptr<scalar_t>();
+          const int64_t row_elements = std::max<int64_t>(out_w * x.size(1), 1);
+          const int64_t grain = std::max<int64_t>(1, 16384 / row_elements);
+          at::parallel_for(0, x.size(0) * out_h, grain,
+                           [&](int64_t begin, int64_t end) {
+                             auto scratch = op.scratch();
+                             for (int64_t r = begin; r < end; ++r) {
+                               op.run(src, dst, r, scratch);
+                             }
+                           });
+        });
+    return out;
+  }
 
   AT_DISPATCH_FLOATING_TYPES_AND2(
       at::ScalarType::Half, at::ScalarType::BFloat16, x.scalar_type(),
