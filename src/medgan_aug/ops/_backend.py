@@ -124,8 +124,10 @@ def _register(namespace: str) -> None:
             return
         from .bias_act import register_operator_hooks as register_bias_act
         from .modulated_conv2d import register_operator_hooks as register_modulated_conv2d
+        from .plane_sampling import register_operator_hooks as register_sample_planes
         from .upfirdn2d import register_operator_hooks as register_upfirdn2d
 
-        for register in (register_upfirdn2d, register_bias_act, register_modulated_conv2d):
+        registers = (register_upfirdn2d, register_bias_act, register_modulated_conv2d, register_sample_planes)
+        for register in registers:
             register(namespace)
         _registered.add(namespace)

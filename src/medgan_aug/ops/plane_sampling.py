@@ -10,7 +10,7 @@ import torch
 
 from ._backend import _requested, op_namespace, resolve_impl
 
-__all__ = ["sample_planes", "spline_coefficients"]
+__all__ = ["register_operator_hooks", "sample_planes", "spline_coefficients"]
 
 ORDERS = (0, 1, 3)
 # Points per chunk of the reference implementation, which bounds its
@@ -248,3 +248,16 @@ def sample_planes(
     if chosen == "ref":
         return _sample_planes_ref(volume, origins, steps, (height, width), int(order), float(fill))
     return op_namespace(chosen).sample_planes(volume, origins, steps, height, width, int(order), float(fill))
+
+
+def register_operator_hooks(namespace: str) -> None:
+    """Register the fake (shape) kernel of ``namespace::sample_planes``.
+
+    The samples are not differentiable, so there is no autograd formula; the
+    fake kernel lets ``torch.compile`` and meta tensors trace through it.
+    """
+
+    def fake(volume, origins, steps, height, width, order, fill):
+        return volume.new_empty(origins.shape[0], height, width)
+
+    torch.library.register_fake(f"{namespace}::sample_planes", fake)
