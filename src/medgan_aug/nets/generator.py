@@ -40,11 +40,13 @@ class StyleGenerator(CheckpointMixin):
         How many of the ``img_channels`` output channels are segmentation masks (the last ones, in [-1, 1],
         foreground > 0) generated together with the image; 0 for images only.
 
-    Memory format: ``G.to(memory_format=torch.channels_last)`` stores the convolution weights
-    channels-last, and the network then runs channels-last end to end (the learned constant, every
-    feature map and the output image; see :attr:`memory_format`). It computes the same images, and
-    is usually faster on GPUs with tensor cores and with oneDNN on CPUs. State dicts and
-    checkpoints do not depend on it.
+    Notes
+    -----
+    ``G.to(memory_format=torch.channels_last)`` stores the convolution weights channels-last, and
+    the network then runs channels-last end to end (the learned constant, every feature map and the
+    output image; see :attr:`memory_format`). It computes the same images up to float rounding; it is
+    meant for GPUs with tensor cores (on CPUs, measure with ``benchmarks/nets_bench.py``). State
+    dicts and checkpoints do not depend on it.
 
     Examples
     --------
