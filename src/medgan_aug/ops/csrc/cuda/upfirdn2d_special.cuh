@@ -148,6 +148,41 @@ __device__ __forceinline__ PolyAxis<UP> poly_axis(int o0, int pad0) {
   return p;
 }
 
+// Each output phase's taps, held in registers by the 2-D kernels: w[dy][dx]
+// are the J x J taps of output phase (dx, dy), read from the staged K x K
+// taps; live_x/live_y mark the taps inside a filter smaller than K.
+template <typename acc_t, int UP, int J>
+struct PhaseTaps {
+  acc_t w[UP][UP][J][J];
+  bool live_x[UP][J], live_y[UP][J];
+};
+
+template <typename acc_t, int UP, int K, int J>
+__device__ __forceinline__ PhaseTaps<acc_t, UP, J> phase_taps(const acc_t* taps,
+                                                              const PolyAxis<UP>& px,
+                                                              const PolyAxis<UP>& py,
+                                                              const Upfirdn2dGeometry& g) {
+  PhaseTaps<acc_t, UP, J> t;
+#pragma unroll
+  for (int d = 0; d < UP; ++d) {
+#pragma unroll
+    for (int j = 0; j < J; ++j) {
+      t.live_x[d][j] = px.phase[d] + UP * j < g.taps_w;
+      t.live_y[d][j] = py.phase[d] + UP * j < g.taps_h;
+    }
+  }
+#pragma unroll
+  for (int dy = 0; dy < UP; ++dy)
+#pragma unroll
+    for (int dx = 0; dx < UP; ++dx)
+#pragma unroll
+      for (int jy = 0; jy < J; ++jy)
+#pragma unroll
+        for (int jx = 0; jx < J; ++jx)
+          t.w[dy][dx][jy][jx] = taps[(py.phase[dy] + UP * jy) * K + px.phase[dx] + UP * jx];
+  return t;
+}
+
 // Extent of one tile: outputs per thread row and the staged input that they read.
 template <int UP, int DOWN, int J>
 struct TileExtent {
@@ -197,27 +232,11 @@ __global__ void __launch_bounds__(kUpfirdnThreads)
   const auto ey = tile_extent<UP, DOWN, J>(min_int(P::out_h, g.out_h - oy0));
   __syncthreads();
 
-  // Each phase's taps in registers; live_* marks the taps inside the filter.
-  acc_t w[UP][UP][J][J];
-  bool live_x[UP][J], live_y[UP][J];
   const bool all_live = g.taps_w == K && g.taps_h == K;
-#pragma unroll
-  for (int d = 0; d < UP; ++d) {
-#pragma unroll
-    for (int j = 0; j < J; ++j) {
-      live_x[d][j] = px.phase[d] + UP * j < g.taps_w;
-      live_y[d][j] = py.phase[d] + UP * j < g.taps_h;
-    }
-  }
-#pragma unroll
-  for (int dy = 0; dy < UP; ++dy)
-#pragma unroll
-    for (int dx = 0; dx < UP; ++dx)
-#pragma unroll
-      for (int jy = 0; jy < J; ++jy)
-#pragma unroll
-        for (int jx = 0; jx < J; ++jx)
-          w[dy][dx][jy][jx] = taps[(py.phase[dy] + UP * jy) * K + px.phase[dx] + UP * jx];
+  const PhaseTaps<acc_t, UP, J> pt = phase_taps<acc_t, UP, K, J>(taps, px, py, g);
+  const auto& w = pt.w;
+  const auto& live_x = pt.live_x;
+  const auto& live_y = pt.live_y;
 
   const int64_t in_plane = int64_t(g.in_h) * g.in_w;
   const int64_t out_plane = int64_t(g.out_h) * g.out_w;
@@ -388,25 +407,10 @@ __global__ void __launch_bounds__(kUpfirdnThreads)
   const PolyAxis<UP> py = poly_axis<UP, DOWN>(0, g.pad_y0);
   __syncthreads();
 
-  acc_t w[UP][UP][J][J];
-  bool live_x[UP][J], live_y[UP][J];
-#pragma unroll
-  for (int d = 0; d < UP; ++d) {
-#pragma unroll
-    for (int j = 0; j < J; ++j) {
-      live_x[d][j] = px.phase[d] + UP * j < g.taps_w;
-      live_y[d][j] = py.phase[d] + UP * j < g.taps_h;
-    }
-  }
-#pragma unroll
-  for (int dy = 0; dy < UP; ++dy)
-#pragma unroll
-    for (int dx = 0; dx < UP; ++dx)
-#pragma unroll
-      for (int jy = 0; jy < J; ++jy)
-#pragma unroll
-        for (int jx = 0; jx < J; ++jx)
-          w[dy][dx][jy][jx] = taps[(py.phase[dy] + UP * jy) * K + px.phase[dx] + UP * jx];
+  const PhaseTaps<acc_t, UP, J> pt = phase_taps<acc_t, UP, K, J>(taps, px, py, g);
+  const auto& w = pt.w;
+  const auto& live_x = pt.live_x;
+  const auto& live_y = pt.live_y;
 
   const int channels = g.channels;
   const int quads_w = (g.out_w + UP - 1) / UP;
