@@ -122,6 +122,16 @@ struct Axis {
     return phase < out ? (out - phase + period - 1) / period : 0;
   }
   int64_t max_outputs() const { return outputs(0); }
+
+  // The outputs [lo, hi) of `phase` within [m0, m1) whose taps all fall
+  // inside the input: they run as one block, the rest one at a time.
+  std::pair<int64_t, int64_t> interior(int64_t phase, int64_t m0,
+                                       int64_t m1) const {
+    const int64_t lo = std::clamp<int64_t>(-floor_div(first[phase], step), m0, m1);
+    const int64_t hi = std::clamp<int64_t>(
+        floor_div(size - count[phase] - first[phase], step) + 1, lo, m1);
+    return {lo, hi};
+  }
 };
 
 // Where the samples of an input row live in its scratch row: after `margin`
@@ -262,10 +272,7 @@ void sum_rows(const Axis& ay, int64_t n, int64_t src_pitch, acc_t* dst,
     const int64_t outputs = ay.outputs(p);
     const int64_t count = ay.count[p];
     const int64_t first = ay.first[p];
-    const int64_t lo =
-        std::clamp<int64_t>(-floor_div(first, ay.step), 0, outputs);
-    const int64_t hi = std::clamp<int64_t>(
-        floor_div(ay.size - count - first, ay.step) + 1, lo, outputs);
+    const auto [lo, hi] = ay.interior(p, 0, outputs);
     auto sum_output_rows = [&](int64_t m, int64_t rows) {
       WeightedSum<src_t, acc_t> sum(
           {rows, n, ay.step * src_pitch, ay.period * dst_pitch},
@@ -688,10 +695,7 @@ class Upfirdn2dNhwc {
       if (outputs <= m0) continue;
       const int64_t count = ax_.count[p];
       const int64_t first = ax_.first[p];
-      const int64_t lo =
-          std::clamp<int64_t>(-floor_div(first, ax_.step), m0, outputs);
-      const int64_t hi = std::clamp<int64_t>(
-          floor_div(ax_.size - count - first, ax_.step) + 1, lo, outputs);
+      const auto [lo, hi] = ax_.interior(p, m0, outputs);
       auto sum_pixels = [&](int64_t m, int64_t pixels) {
         WeightedSum<src_t, acc_t> sum(
             {pixels, c, ax_.step * c, ax_.period * c},
