@@ -157,13 +157,20 @@ def test_a_cached_library_loads_without_compiler_or_cuda_toolkit(cache, tmp_path
         _extension._load_or_build(_extension.dataclasses.replace(other, cuda=False))
 
 
-def test_a_damaged_cached_library_is_built_again(cache, tmp_path, monkeypatch):
-    spec = tiny_spec(tmp_path / "src", cflags=("-O0",))
+def plant_damaged_library(spec) -> _extension.CacheEntry:
+    """A cache entry for ``spec`` whose record is complete but whose library is a truncated file."""
     entry = _extension._entry(spec)
     name = f"{spec.base_name}_{entry.key}"
     entry.directory.mkdir(parents=True)
     (entry.directory / f"{name}{_extension.LIB_EXT}").write_bytes(b"truncated")
     _extension._write_stamp(entry.directory, name, entry)
+    return entry
+
+
+def test_a_damaged_cached_library_is_built_again(cache, tmp_path, monkeypatch):
+    spec = tiny_spec(tmp_path / "src", cflags=("-O0",))
+    entry = plant_damaged_library(spec)
+    name = f"{spec.base_name}_{entry.key}"
     assert _extension._entry(spec).built
     path = _extension._load_or_build(spec)
     assert path == str(entry.directory / f"{name}{_extension.LIB_EXT}")
@@ -171,11 +178,7 @@ def test_a_damaged_cached_library_is_built_again(cache, tmp_path, monkeypatch):
 
     # Without a compiler the damaged file cannot be replaced: a clear error instead of a rebuild attempt.
     other = tiny_spec(tmp_path / "src", cflags=("-Os",))
-    entry = _extension._entry(other)
-    name = f"{other.base_name}_{entry.key}"
-    entry.directory.mkdir(parents=True)
-    (entry.directory / f"{name}{_extension.LIB_EXT}").write_bytes(b"truncated")
-    _extension._write_stamp(entry.directory, name, entry)
+    plant_damaged_library(other)
     monkeypatch.setenv("CXX", str(tmp_path / "no-such-c++"))
     with pytest.raises(_extension.BuildError, match=r"does not load .* no compiler to build it again"):
         _extension._load_or_build(other)
