@@ -126,8 +126,15 @@ def _register(namespace: str) -> None:
         from .modulated_conv2d import register_operator_hooks as register_modulated_conv2d
         from .plane_sampling import register_operator_hooks as register_sample_planes
         from .upfirdn2d import register_operator_hooks as register_upfirdn2d
+        from .winograd import register_operator_hooks as register_winograd
 
-        registers = (register_upfirdn2d, register_bias_act, register_modulated_conv2d, register_sample_planes)
+        registers = (
+            register_upfirdn2d,
+            register_bias_act,
+            register_modulated_conv2d,
+            register_sample_planes,
+            register_winograd,
+        )
         for register in registers:
             register(namespace)
         _registered.add(namespace)

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from ._backend import op_namespace, resolve_impl
 from ._validation import check_tensor
 from .upfirdn2d import Padding, _padding, centred_padding, upfirdn2d
+from .winograd import eligible, winograd_conv3x3, winograd_enabled
 
 __all__ = ["conv2d_resample", "modulate_weight", "modulated_conv2d", "register_operator_hooks"]
 
@@ -123,6 +124,10 @@ def conv2d_resample(
             x = fir(x, down=down)
         return x
     if px0 == px1 and py0 == py1 and px0 >= 0 and py0 >= 0:
+        if groups == 1 and eligible(x, w, (py0, px0)) and winograd_enabled():
+            chosen = resolve_impl(impl, x.device)
+            if chosen == "cpp":
+                return winograd_conv3x3(x, w if flip_weight else w.flip([2, 3]), (py0, px0), "medgan_aug")
         return _conv(x, w, padding=(py0, px0), groups=groups, correlate=flip_weight)
     x = upfirdn2d(x, None, padding=pad, impl=impl)
     x = _conv(x, w, groups=groups, correlate=flip_weight)
