@@ -10,7 +10,9 @@ mapping layers, conv_clamp 256):
 
 each with the networks contiguous and converted with
 ``.to(memory_format=torch.channels_last)`` (``--formats``). Each backend is
-selected with ``MEDGAN_AUG_OPS``. The backends take turns within each of
+selected with ``MEDGAN_AUG_OPS``; ``cpp-direct`` is ``cpp`` with
+``MEDGAN_AUG_CPU_CONV=direct`` (the framework's convolutions instead of
+Winograd's), which separates the fused operators' gain from the convolutions'. The backends take turns within each of
 ``--rounds`` rounds (so a machine shared with other work slows them alike),
 each timing the median of ``--repeats`` calls after a warm-up; the speedup over
 ``ref`` is the median of the per-round ratios, and the time shown is the median
@@ -42,6 +44,7 @@ import torch.nn.functional as F
 
 from medgan_aug.nets import StyleDiscriminator, StyleGenerator
 from medgan_aug.ops import ENV_VAR, available_impls
+from medgan_aug.ops.winograd import CONV_ENV_VAR
 from ops_bench import median_seconds
 
 
@@ -109,6 +112,8 @@ def median_cpu_seconds(fn, repeats: int, warmup: int) -> float:
 def run(args: argparse.Namespace) -> list[Row]:
     device = torch.device(args.device)
     impls = args.impls or available_impls(device)
+    if args.impls is None and "cpp" in impls:
+        impls.append("cpp-direct")
     if "ref" in impls:
         impls = ["ref", *[impl for impl in impls if impl != "ref"]]
     rows = []
@@ -125,7 +130,9 @@ def run(args: argparse.Namespace) -> list[Row]:
                 seconds: dict[str, list[float]] = {impl: [] for impl in impls}
                 for round_index in range(args.rounds):
                     for impl in impls:
-                        os.environ[ENV_VAR] = impl
+                        backend, _, convolutions = impl.partition("-")
+                        os.environ[ENV_VAR] = backend
+                        os.environ[CONV_ENV_VAR] = convolutions or "winograd"
                         warmup = 1 if round_index == 0 else 0
                         if args.clock == "cpu":
                             seconds[impl].append(median_cpu_seconds(fn, args.repeats, warmup=warmup))
@@ -177,7 +184,11 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="rounds in which the backends take turns")
     parser.add_argument("--formats", nargs="+", default=list(FORMATS), choices=list(FORMATS))
     parser.add_argument("--workloads", nargs="+", default=list(WORKLOADS), choices=list(WORKLOADS))
-    parser.add_argument("--impls", nargs="+", help="backends to time (default: all that run on the device, ref first)")
+    parser.add_argument(
+        "--impls",
+        nargs="+",
+        help="backends to time, cpp-direct for cpp without Winograd (default: all that run on the device, ref first)",
+    )
     parser.add_argument("--json", help="also write the rows to this JSON file")
     parser.add_argument("--clock", default="wall", choices=["wall", "cpu"], help="wall clock or process CPU time")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
