@@ -244,9 +244,11 @@ void gather_nhwc(const T* x, T* domain, const Tiling& g) {
 
 // Transform domain -> plane: the L.rows-wide window of each tile receives
 // L D L^T, written (kAccumulate = false; windows must not overlap) or added
-// (overlapping windows; the plane starts zeroed).  Windows are clipped to the
-// plane.  NCHW: per band, the horizontal pass over the band's tiles, the
-// vertical one, then each row interleaved from its within-tile positions.
+// (overlapping windows).  Windows are clipped to the plane.  NCHW: per band,
+// the horizontal pass over the band's tiles, the vertical one, then each row
+// interleaved from its within-tile positions.  An accumulated plane is zeroed
+// here, just before its bands add into it, while it is in cache, rather than
+// in a separate pass over the whole output.
 template <const Matrix& L, bool kAccumulate, typename T>
 void scatter_nchw(const T* domain, T* y, const Tiling& g) {
   constexpr int64_t q = L.rows;
@@ -261,6 +263,7 @@ void scatter_nchw(const T* domain, T* y, const Tiling& g) {
       const int64_t n = plane / g.channels;
       const int64_t c = plane % g.channels;
       T* dst = y + plane * g.height * g.width;
+      if constexpr (kAccumulate) std::fill(dst, dst + g.height * g.width, T(0));
       for (int64_t i = 0; i < g.tiles_y; ++i) {
         const int64_t t0 = (n * g.tiles_y + i) * g.tiles_x;
         for (int64_t k = 0; k < p; ++k) {
@@ -311,7 +314,8 @@ void scatter_nchw(const T* domain, T* y, const Tiling& g) {
 
 // The same map for NHWC planes.  Overlapping windows touch the tiles next to
 // them, so tiles of the same band are done by one thread, and bands two apart
-// (which never overlap) in parallel: even bands first, then odd ones.
+// (which never overlap) in parallel: even bands first, then odd ones.  An
+// accumulated output must start zeroed.
 template <const Matrix& L, bool kAccumulate, typename T>
 void scatter_nhwc(const T* domain, T* y, const Tiling& g) {
   constexpr int64_t q = L.rows;
@@ -475,11 +479,11 @@ at::Tensor winograd_input_backward_cpu(const at::Tensor& grad, int64_t batch,
               batch, " x ", height, " x ", width, " input");
   const auto format = channels_last ? at::MemoryFormat::ChannelsLast
                                     : at::MemoryFormat::Contiguous;
-  // at::zeros ignores a memory format in its options.
   at::Tensor dx = at::empty({batch, g.channels, height, width},
-                            grad.options().memory_format(format))
-                      .zero_();
+                            grad.options().memory_format(format));
   if (dx.numel() == 0) return dx;
+  medgan_aug::advise_huge_pages(dx.data_ptr(), dx.nbytes());
+  if (channels_last) dx.zero_();
   scatter<kB, true>(dense_domain(grad, channels_last), dx, g, channels_last);
   return dx;
 }
