@@ -27,6 +27,15 @@ def test_ops_doctor_shows_the_prebuilt_library_variable(capsys, monkeypatch, tmp
     assert f"$MEDGAN_AUG_OPS_LIB {tmp_path} (prebuilt libraries are loaded; nothing is built)" in report
 
 
+def test_ops_doctor_shows_the_cpu_convolution_algorithm(monkeypatch):
+    from medgan_aug.ops import doctor
+
+    monkeypatch.delenv("MEDGAN_AUG_CPU_CONV", raising=False)
+    assert "$MEDGAN_AUG_CPU_CONV  unset (winograd)" in doctor.doctor_report(load_cuda=False)
+    monkeypatch.setenv("MEDGAN_AUG_CPU_CONV", "direct")
+    assert "$MEDGAN_AUG_CPU_CONV  direct" in doctor.doctor_report(load_cuda=False)
+
+
 def test_ops_doctor_reports_a_toolkit_that_does_not_match_torch(monkeypatch):
     from pathlib import Path
 

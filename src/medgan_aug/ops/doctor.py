@@ -14,6 +14,7 @@ import torch
 from . import _extension
 from ._backend import ENV_VAR
 from ._toolkit import CudaToolkit, _is_toolkit_root, find_cuda_toolkit
+from .winograd import CONV_ENV_VAR
 
 __all__ = ["doctor_report"]
 
@@ -138,6 +139,8 @@ def doctor_report(load_cuda: bool | None = None) -> str:
         f"CUDA arch list  {_arch_list()}",
         *_cache_lines(),
         f"${ENV_VAR}  {os.environ.get(ENV_VAR, 'unset (auto)')}",
+        f"${CONV_ENV_VAR}  {os.environ.get(CONV_ENV_VAR, 'unset (winograd)')}"
+        " (the cpp backend's large 3x3 convolutions: winograd or direct)",
         "backends:",
         "  ref            always available",
         f"  cpp            {_backend_line('cpu', try_load=True)}",
