@@ -562,7 +562,7 @@ class Upfirdn2d {
 
 // Upsampling by 2 on both axes with a separable filter of 2 to 4 taps per
 // axis: upsample2d with StyleGAN2's [1,3,3,1], and the gradient of
-// downsample2d.  Its planes are small (often 32 x 32 -> 64 x 64), so the
+// downsample2d.  Their planes are small (often 32 x 32 -> 64 x 64), so the
 // generic machinery's per-row bookkeeping (phase blocks, lanes, a separate
 // interleave pass) costs more than the arithmetic.  Here a chunk of output
 // rows is first summed vertically (at most 2 input rows each) into
