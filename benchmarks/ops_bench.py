@@ -10,9 +10,18 @@ move: inputs read once, outputs written once) and GFLOP/s (useful
 multiply-adds only, never the zeros that upsampling inserts), next to the
 measured copy bandwidth and matmul peak of the machine.
 
+The backends of a case are timed interleaved: each repeat runs every backend
+once, in an order that rotates from repeat to repeat, and each backend's
+entry is the median of its own repeats.  Timed one after the other, each
+backend would see the allocator and caches in the state its own previous
+call left (a backend whose large temporaries were just freed gets its output
+on reused pages, the other on fresh ones), and any drift of the machine's
+load would fall on one backend only; interleaved, both see the same mix.
+
 Usage::
 
     python benchmarks/ops_bench.py [--device cpu|cuda] [--repeats 15] [--rounds 3] [--json out.json]
+                                   [--cases "downsample2d [1,3,3,1] 4x4 8x128x64x64" ...]
 """
 
 from __future__ import annotations
@@ -76,6 +85,26 @@ def median_seconds(fn: Callable[[], None], device: torch.device, repeats: int, w
         _sync(device)
         times.append(time.perf_counter() - start)
     return statistics.median(times)
+
+
+def interleaved_medians(
+    fns: dict[str, Callable[[], None]], device: torch.device, repeats: int, warmup: int = 3
+) -> dict[str, float]:
+    """Median seconds of each function, timed in turns (see the module docstring)."""
+    names = list(fns)
+    for _ in range(warmup):
+        for name in names:
+            fns[name]()
+    _sync(device)
+    times: dict[str, list[float]] = {name: [] for name in names}
+    for repeat in range(repeats):
+        shift = repeat % len(names)
+        for name in names[shift:] + names[:shift]:
+            start = time.perf_counter()
+            fns[name]()
+            _sync(device)
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def copy_bandwidth(device: torch.device, repeats: int) -> float:
@@ -205,22 +234,35 @@ def cases(device: torch.device) -> list[Case]:
 
 
 def run_benchmark(
-    device: torch.device, repeats: int, impls: list[str] | None = None, rounds: int = 1
+    device: torch.device,
+    repeats: int,
+    impls: list[str] | None = None,
+    rounds: int = 1,
+    selected: list[str] | None = None,
 ) -> tuple[list[Row], dict]:
-    """Time every case; with several rounds, each entry is the median over rounds.
+    """Time every case (or those whose "op shape" contains one of ``selected``).
 
-    Rounds damp the drift of the allocator's state (whether an output lands on
-    reused or fresh pages), which moves small-shape timings by up to 2x.
+    With several rounds, each entry is the median over rounds: rounds damp the
+    drift of the allocator's state (whether an output lands on reused or fresh
+    pages), which moves small-shape timings by up to 2x.
     """
     impls = impls or available_impls(device)
-    all_cases = cases(device)
+    all_cases = [
+        case for case in cases(device) if not selected or any(s in f"{case.op} {case.shape}" for s in selected)
+    ]
+    if not all_cases:
+        raise SystemExit(f"no case matches {selected}")
     samples: dict[tuple[int, str], list[tuple[float, float]]] = {}
     for round_index in range(rounds):
         for index, case in enumerate(all_cases):
+            fwd = interleaved_medians(
+                {impl: lambda run=case.run, impl=impl: run(impl, False) for impl in impls}, device, repeats
+            )
+            both = interleaved_medians(
+                {impl: lambda run=case.run, impl=impl: run(impl, True) for impl in impls}, device, repeats
+            )
             for impl in impls:
-                fwd = median_seconds(lambda run=case.run, impl=impl: run(impl, False), device, repeats)
-                both = median_seconds(lambda run=case.run, impl=impl: run(impl, True), device, repeats)
-                samples.setdefault((index, impl), []).append((fwd, both))
+                samples.setdefault((index, impl), []).append((fwd[impl], both[impl]))
             print(f"  round {round_index + 1}/{rounds}: {case.op} {case.shape}", flush=True)
     rows = []
     for index, case in enumerate(all_cases):
@@ -278,10 +320,16 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=1, help="repeat the suite; report per-entry medians")
     parser.add_argument("--impls", help="comma-separated subset, e.g. ref,cpp (ref is always needed)")
     parser.add_argument("--json", help="also write the rows and machine facts to this file")
+    parser.add_argument(
+        "--cases",
+        action="append",
+        help='time only the rows whose "op shape" contains this substring (repeatable), '
+        'e.g. --cases "downsample2d [1,3,3,1] separable 8x128x64x64" --cases upsample2d',
+    )
     args = parser.parse_args()
     device = torch.device(args.device)
     impls = args.impls.split(",") if args.impls else None
-    rows, machine = run_benchmark(device, args.repeats, impls, args.rounds)
+    rows, machine = run_benchmark(device, args.repeats, impls, args.rounds, args.cases)
     print(markdown(rows, machine))
     if args.json:
         with open(args.json, "w") as fh:

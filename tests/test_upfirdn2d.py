@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from torch._prims_common import suggest_memory_format
 
 from medgan_aug.ops import downsample2d, filter2d, setup_filter, upfirdn2d, upsample2d
+from medgan_aug.ops.upfirdn2d import centred_padding
 from tests.conftest import CPU_IMPLS, reference_cases, relative_error, run_upfirdn2d_case
 
 
@@ -224,6 +225,149 @@ def test_channels_last_low_precision_matches_nchw(dtype):
             nhwc = fn(x.contiguous(memory_format=torch.channels_last), f, impl="cpp")
             assert nhwc.dtype == dtype and nhwc.is_contiguous(memory_format=torch.channels_last)
             assert relative_error(nhwc, nchw) < (1e-6 if dtype == torch.float32 else 1e-2)
+
+
+# The C++ kernel runs NCHW upsampling by 2 on both axes with a separable filter
+# (1-D, or a 2-D outer product) of 2 to 4 taps per axis on a dedicated path;
+# everything else takes the generic polyphase path.  Geometries of the
+# dedicated path: (filter, padding [x0, x1, y0, y1], input height, width).
+UP2_FILTERS = {
+    "1d-4": [1.0, 3.0, 3.0, 1.0],
+    "1d-3": [1.0, 2.0, 0.5],
+    "1d-2": [2.0, 1.0],
+    "2d-4x4": np.outer([1.0, 3.0, 3.0, 1.0], [1.0, 3.0, 3.0, 1.0]),
+    "2d-3x4": np.outer([1.0, 2.0, 0.5], [1.0, 3.0, 3.0, 1.0]),
+    "2d-4x2": np.outer([0.5, 3.0, 2.0, 1.0], [2.0, 1.0]),
+    "2d-2x3": np.outer([2.0, 1.0], [1.0, 2.0, 0.5]),
+}
+UP2_PADDINGS = [[2, 1, 2, 1], [0, 0, 0, 0], [1, 2, 2, 1], [-1, 2, 3, -2], [-3, 0, 1, -4], [4, 3, 0, 5]]
+UP2_SIZES = [(5, 7), (8, 8), (1, 3), (2, 1)]
+
+
+def _up2_filter(name: str) -> torch.Tensor:
+    return torch.tensor(np.asarray(UP2_FILTERS[name]), dtype=torch.float64) / 8
+
+
+def _up2_fits(size: tuple[int, int], f: torch.Tensor, pad: list[int]) -> bool:
+    fh, fw = (f.shape[0], f.shape[0]) if f.ndim == 1 else f.shape
+    return 2 * size[1] + pad[0] + pad[1] >= fw and 2 * size[0] + pad[2] + pad[3] >= fh
+
+
+@pytest.mark.parametrize("impl", ["cpp"], indirect=True)
+@pytest.mark.parametrize("name", list(UP2_FILTERS))
+@pytest.mark.parametrize("flip", [False, True])
+def test_up2_path_matches_float64_definition(impl, name, flip):
+    gen = torch.Generator().manual_seed(8)
+    f = _up2_filter(name)
+    for pad in UP2_PADDINGS:
+        for size in UP2_SIZES:
+            if not _up2_fits(size, f, pad):
+                continue
+            x = torch.randn(2, 3, *size, dtype=torch.float64, generator=gen)
+            y = upfirdn2d(x, f, up=2, padding=pad, flip_filter=flip, gain=1.7, impl=impl)
+            expected = upfirdn2d_numpy(x, f, (2, 2), (1, 1), pad, flip, 1.7)
+            assert relative_error(y, torch.from_numpy(expected)) < 1e-12, (pad, size)
+
+
+@pytest.mark.parametrize("impl", ["cpp"], indirect=True)
+@pytest.mark.parametrize("name", ["1d-4", "1d-3", "2d-3x4", "2d-2x3"])
+def test_up2_path_agrees_with_the_generic_path(impl, name):
+    # A zero tap at each end of the filter, with the padding grown to match,
+    # gives the same output but 3 taps in a phase, which only the generic
+    # path runs: both paths are compared with each other and the definition.
+    gen = torch.Generator().manual_seed(9)
+    f = _up2_filter(name)
+    widened = torch.nn.functional.pad(f, (1, 1) if f.ndim == 1 else (1, 1, 1, 1))
+    for pad in UP2_PADDINGS:
+        for size in UP2_SIZES:
+            if not _up2_fits(size, f, pad):
+                continue
+            x = torch.randn(1, 2, *size, dtype=torch.float64, generator=gen)
+            y = upfirdn2d(x, f, up=2, padding=pad, gain=1.3, impl=impl)
+            generic = upfirdn2d(x, widened, up=2, padding=[p + 1 for p in pad], gain=1.3, impl=impl)
+            expected = torch.from_numpy(upfirdn2d_numpy(x, f, (2, 2), (1, 1), pad, False, 1.3))
+            assert relative_error(y, expected) < 1e-12, (pad, size)
+            assert relative_error(generic, expected) < 1e-12, (pad, size)
+
+
+@pytest.mark.parametrize("impl", ["cpp"], indirect=True)
+@pytest.mark.parametrize(
+    ("up", "f"),
+    [
+        ((2, 1), setup_filter([1, 3, 3, 1])),  # up 2 on one axis only
+        ((3, 3), setup_filter([1, 3, 3, 1])),  # up 3
+        ((2, 2), setup_filter([1, 3, 3, 3, 1], separable=True)),  # 3 taps in a phase
+        ((2, 2), setup_filter([1.0])),  # a phase without taps
+        ((2, 2), torch.tensor([[1.0, 2.0, 0.5], [0.5, 1.0, 3.0]])),  # not an outer product
+    ],
+)
+def test_upsampling_outside_the_up2_path_matches_float64_definition(impl, up, f):
+    gen = torch.Generator().manual_seed(10)
+    x = torch.randn(2, 3, 7, 6, dtype=torch.float64, generator=gen)
+    f = f.double()
+    for pad in ([2, 1, 2, 1], [-1, 2, 3, -2]):
+        y = upfirdn2d(x, f, up=up, padding=pad, gain=2.0, impl=impl)
+        expected = upfirdn2d_numpy(x, f, up, (1, 1), pad, False, 2.0)
+        assert relative_error(y, torch.from_numpy(expected)) < 1e-12
+
+
+@pytest.mark.parametrize("impl", ["cpp"], indirect=True)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("name", ["1d-4", "1d-3", "2d-4x4", "2d-4x2"])
+def test_up2_path_low_precision_matches_float64(impl, dtype, name):
+    gen = torch.Generator().manual_seed(11)
+    f = _up2_filter(name)
+    for pad, size in (([2, 1, 2, 1], (16, 12)), ([-1, 2, 3, -2], (9, 7))):
+        x = torch.randn(2, 4, *size, dtype=torch.float64, generator=gen).to(dtype)
+        y = upfirdn2d(x, f.float(), up=2, padding=pad, gain=4.0, impl=impl)
+        assert y.dtype == dtype
+        expected = upfirdn2d_numpy(x.double(), f.float().double(), (2, 2), (1, 1), pad, False, 4.0)
+        # bfloat16 rounds the output once; the sums are in float.
+        tolerance = {torch.float32: 1e-6, torch.bfloat16: 8e-3}[dtype]
+        assert relative_error(y, torch.from_numpy(expected)) < tolerance
+
+
+@pytest.mark.parametrize("impl", ["cpp"], indirect=True)
+def test_up2_path_reads_non_contiguous_inputs(impl):
+    gen = torch.Generator().manual_seed(12)
+    base = torch.randn(2, 3, 9, 7, dtype=torch.float64, generator=gen)
+    f = setup_filter([1, 3, 3, 1]).double()
+    expected = torch.from_numpy(upfirdn2d_numpy(base, f, (2, 2), (1, 1), [2, 1, 2, 1], False, 4.0))
+    # Planes stored transposed: neither NCHW- nor NHWC-dense.
+    transposed = base.transpose(2, 3).contiguous().transpose(2, 3)
+    every_other_channel = torch.zeros(2, 6, 9, 7, dtype=torch.float64)
+    every_other_channel[:, ::2] = base
+    for x in (in_layout(base, "strided"), transposed, every_other_channel[:, ::2]):
+        assert not x.is_contiguous() and suggest_memory_format(x) == torch.contiguous_format
+        assert relative_error(upsample2d(x, f, impl=impl), expected) < 1e-12
+
+
+@pytest.mark.parametrize("impl", ["cpp"], indirect=True)
+@pytest.mark.parametrize("separable", [True, False])
+@pytest.mark.parametrize("size", [(8, 8), (9, 7), (3, 5)])
+def test_downsample2d_gradient_runs_the_up2_path_exactly(impl, separable, size):
+    # The backward of a downsampling by 2 is an upsampling by 2 of dy.
+    gen = torch.Generator().manual_seed(13)
+    f = setup_filter([1, 3, 3, 1], separable=separable).double()
+    x = torch.randn(2, 3, *size, dtype=torch.float64, generator=gen, requires_grad=True)
+    y = downsample2d(x, f, padding=[1, 0, 2, 1], impl=impl)
+    dy = torch.randn(y.shape, dtype=torch.float64, generator=gen)
+    (dx,) = torch.autograd.grad(y, x, dy)
+    # The gradient of the definition: x's coefficient in <dy, definition(x)>, one pixel at a time.
+    basis = torch.eye(x[0, 0].numel(), dtype=torch.float64).reshape(-1, 1, *size)
+    pad = centred_padding(f, [1, 0, 2, 1], down=(2, 2))
+    responses = torch.from_numpy(upfirdn2d_numpy(basis, f, (1, 1), (2, 2), pad, False, 1.0))[:, 0]
+    expected = torch.einsum("nchw,khw->nck", dy, responses).reshape(x.shape)
+    assert relative_error(dx, expected) < 1e-12
+
+
+@pytest.mark.parametrize("impl", ["cpp"], indirect=True)
+def test_up2_path_gradcheck(impl):
+    gen = torch.Generator().manual_seed(14)
+    for f in (setup_filter([1, 3, 3, 1], separable=True), setup_filter([1, 2, 1])):
+        x = torch.randn(1, 1, 5, 4, dtype=torch.float64, generator=gen, requires_grad=True)
+        assert torch.autograd.gradcheck(lambda t, f=f: upsample2d(t, f, padding=[1, -1, 0, 2], impl=impl), (x,))
+        assert torch.autograd.gradcheck(lambda t, f=f: downsample2d(t, f, padding=[1, -1, 0, 2], impl=impl), (x,))
 
 
 @pytest.mark.parametrize("impl", CPU_IMPLS, indirect=True)

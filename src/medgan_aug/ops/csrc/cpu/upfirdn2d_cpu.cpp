@@ -560,6 +560,171 @@ class Upfirdn2d {
   std::vector<acc_t> vweight_;    // separable only, indexed by tap
 };
 
+// Upsampling by 2 on both axes with a separable filter of 2 to 4 taps per
+// axis: upsample2d with StyleGAN2's [1,3,3,1], and the gradient of
+// downsample2d.  Their planes are small (often 32 x 32 -> 64 x 64), so the
+// generic machinery's per-row bookkeeping (phase blocks, lanes, a separate
+// interleave pass) costs more than the arithmetic.  Here a chunk of output
+// rows is first summed vertically (at most 2 input rows each) into
+// zero-margined scratch rows, then one loop per row computes its even and
+// odd outputs from its scratch row and stores them interleaved, so the
+// output is written once, in order.  Summing a chunk before filtering it
+// keeps the horizontal pass's unaligned loads away from the stores that
+// produced them (a load straddling two recent stores cannot be forwarded and
+// waits for them to retire).  A whole plane is one call, which keeps the
+// per-row cost to a few loop set-ups.
+template <typename acc_t>
+struct Upsample2Plan {
+  int64_t width = 0;
+  int64_t height = 0;
+  int64_t out_w = 0;
+  int64_t out_h = 0;
+  int64_t margin = 0;      // zeros before the input samples in a scratch row
+  int64_t row_size = 0;    // scratch row pitch, margins included
+  int64_t xfirst[2] = {};  // input column read by phase p's first output
+  int64_t yfirst[2] = {};
+  int ycount[2] = {};
+  acc_t xweight[2][2] = {};
+  acc_t yweight[2][2] = {};
+};
+
+// Output rows per chunk: their scratch rows stay in L1 for planes up to a
+// few hundred pixels wide.
+constexpr int64_t kUpsample2ChunkRows = 16;
+
+// Whether an axis runs on the up-2 path: up 2, down 1 (one input step per
+// phase) and 1 or 2 useful taps in each phase.
+bool upsample2_axis(const Axis& a) {
+  return a.up == 2 && a.period == 2 && a.step == 1 && a.count[0] >= 1 &&
+         a.count[1] >= 1 && a.max_count <= 2;
+}
+
+// The horizontal loop is instantiated per tap count of the even and odd
+// phases (1 or 2), so that a 3-tap filter's one-tap phase never multiplies
+// by a padding weight: an infinite input stays infinite, as in the
+// definition, instead of turning into NaN.
+template <int kEven, int kOdd, typename src_t, typename acc_t, typename dst_t>
+MEDGAN_VECTOR_CLONES void upsample2_plane(const Upsample2Plan<acc_t>& plan,
+                                          const src_t* __restrict x,
+                                          acc_t* __restrict rows,
+                                          dst_t* __restrict y) {
+  const int64_t width = plan.width;
+  const acc_t e0 = plan.xweight[0][0];
+  const acc_t e1 = plan.xweight[0][1];
+  const acc_t o0 = plan.xweight[1][0];
+  const acc_t o1 = plan.xweight[1][1];
+  const int64_t pairs = plan.out_w / 2;
+  for (int64_t oy0 = 0; oy0 < plan.out_h; oy0 += kUpsample2ChunkRows) {
+    const int64_t oy1 = std::min(plan.out_h, oy0 + kUpsample2ChunkRows);
+    // Vertical sums, in the body rather than a helper so that they get this
+    // clone's instruction set.
+    for (int64_t oy = oy0; oy < oy1; ++oy) {
+      acc_t* __restrict mid = rows + (oy - oy0) * plan.row_size + plan.margin;
+      const int p = static_cast<int>(oy % 2);
+      const int64_t r0 = plan.yfirst[p] + oy / 2;
+      const src_t* src[2] = {};
+      acc_t w[2] = {};
+      int n = 0;
+      for (int k = 0; k < plan.ycount[p]; ++k) {
+        if (r0 + k >= 0 && r0 + k < plan.height) {
+          src[n] = x + (r0 + k) * width;
+          w[n] = plan.yweight[p][k];
+          ++n;
+        }
+      }
+      if (n == 2) {
+        const src_t* __restrict a = src[0];
+        const src_t* __restrict b = src[1];
+        for (int64_t j = 0; j < width; ++j) {
+          mid[j] = w[0] * static_cast<acc_t>(a[j]) + w[1] * static_cast<acc_t>(b[j]);
+        }
+      } else if (n == 1) {
+        const src_t* __restrict a = src[0];
+        for (int64_t j = 0; j < width; ++j) mid[j] = w[0] * static_cast<acc_t>(a[j]);
+      } else {
+        std::fill(mid, mid + width, acc_t(0));
+      }
+    }
+    for (int64_t oy = oy0; oy < oy1; ++oy) {
+      const acc_t* mid = rows + (oy - oy0) * plan.row_size + plan.margin;
+      const acc_t* __restrict even = mid + plan.xfirst[0];
+      const acc_t* __restrict odd = mid + plan.xfirst[1];
+      dst_t* __restrict out = y + oy * plan.out_w;
+      for (int64_t m = 0; m < pairs; ++m) {
+        acc_t e = e0 * even[m];
+        if constexpr (kEven == 2) e += e1 * even[m + 1];
+        acc_t o = o0 * odd[m];
+        if constexpr (kOdd == 2) o += o1 * odd[m + 1];
+        out[2 * m] = static_cast<dst_t>(e);
+        out[2 * m + 1] = static_cast<dst_t>(o);
+      }
+      if (plan.out_w % 2) {
+        acc_t e = e0 * even[pairs];
+        if constexpr (kEven == 2) e += e1 * even[pairs + 1];
+        out[2 * pairs] = static_cast<dst_t>(e);
+      }
+    }
+  }
+}
+
+template <typename scalar_t>
+class Upsample2Separable {
+  using acc_t = at::opmath_type<scalar_t>;
+
+ public:
+  // The calls this class runs; Upfirdn2d takes every other NCHW call.
+  static bool applies(const Axis& ax, const Axis& ay, bool separable) {
+    return separable && upsample2_axis(ax) && upsample2_axis(ay);
+  }
+
+  // `g` holds the flipped horizontal taps (gain folded in), `vertical` the
+  // vertical ones.
+  Upsample2Separable(const Axis& ax, const Axis& ay,
+                     const std::vector<double>& g,
+                     const std::vector<double>& vertical) {
+    const RowLayout layout(ax);
+    plan_.width = ax.size;
+    plan_.height = ay.size;
+    plan_.out_w = ax.out;
+    plan_.out_h = ay.out;
+    plan_.margin = layout.margin;
+    plan_.row_size = layout.size();
+    for (int p = 0; p < 2; ++p) {
+      plan_.xfirst[p] = ax.first[p];
+      plan_.yfirst[p] = ay.first[p];
+      plan_.ycount[p] = static_cast<int>(ay.count[p]);
+      for (int64_t k = 0; k < ax.count[p]; ++k) {
+        plan_.xweight[p][k] = static_cast<acc_t>(g[ax.tap0[p] + 2 * k]);
+      }
+      for (int64_t k = 0; k < ay.count[p]; ++k) {
+        plan_.yweight[p][k] = static_cast<acc_t>(vertical[ay.tap0[p] + 2 * k]);
+      }
+    }
+    if (ax.count[0] == 2) {
+      plane_ = ax.count[1] == 2 ? &upsample2_plane<2, 2, scalar_t, acc_t, scalar_t>
+                                : &upsample2_plane<2, 1, scalar_t, acc_t, scalar_t>;
+    } else {
+      plane_ = ax.count[1] == 2 ? &upsample2_plane<1, 2, scalar_t, acc_t, scalar_t>
+                                : &upsample2_plane<1, 1, scalar_t, acc_t, scalar_t>;
+    }
+  }
+
+  // Per-thread scratch rows; their margins stay zero.
+  std::vector<acc_t> scratch() const {
+    return std::vector<acc_t>(
+        std::min(plan_.out_h, kUpsample2ChunkRows) * plan_.row_size, acc_t(0));
+  }
+
+  void run(const scalar_t* x, scalar_t* y, std::vector<acc_t>& rows) const {
+    plane_(plan_, x, rows.data(), y);
+  }
+
+ private:
+  Upsample2Plan<acc_t> plan_;
+  void (*plane_)(const Upsample2Plan<acc_t>&, const scalar_t*, acc_t*,
+                 scalar_t*) = nullptr;
+};
+
 // channels_last ([N, H, W, C] in memory): every tap is a multiply-add of a
 // contiguous C-vector.  Each task is one output row.  Its input rows are the
 // polyphase taps of the y axis; a separable filter first sums them into one
@@ -818,9 +983,19 @@ at::Tensor upfirdn2d_cpu(const at::Tensor& x, const at::Tensor& f,
   AT_DISPATCH_FLOATING_TYPES_AND2(
       at::ScalarType::Half, at::ScalarType::BFloat16, x.scalar_type(),
       "upfirdn2d_cpu", [&] {
-        const Upfirdn2d<scalar_t> op(ax, ay, g, rows, vertical);
         const scalar_t* src = input.const_data_ptr<scalar_t>();
         scalar_t* dst = out.mutable_data_ptr<scalar_t>();
+        if (Upsample2Separable<scalar_t>::applies(ax, ay, !vertical.empty())) {
+          const Upsample2Separable<scalar_t> op(ax, ay, g, vertical);
+          at::parallel_for(0, planes, 1, [&](int64_t begin, int64_t end) {
+            auto rows = op.scratch();
+            for (int64_t i = begin; i < end; ++i) {
+              op.run(src + i * height * width, dst + i * out_h * out_w, rows);
+            }
+          });
+          return;
+        }
+        const Upfirdn2d<scalar_t> op(ax, ay, g, rows, vertical);
         at::parallel_for(0, planes, 1, [&](int64_t begin, int64_t end) {
           auto scratch = op.scratch();
           for (int64_t i = begin; i < end; ++i) {
