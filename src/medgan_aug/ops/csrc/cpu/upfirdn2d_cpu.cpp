@@ -1,5 +1,5 @@
 // CPU kernel of upfirdn2d: zero-insertion upsampling, padding, FIR filtering
-// and downsampling of every [H, W] plane (semantics in OPS_SPEC.md).
+// and downsampling of every [H, W] plane (semantics in docs/ops.rst).
 //
 // Both axes are computed polyphase, so the inserted zeros are never touched:
 // output o of an axis reads upsampled sample o*down + t - pad0 through tap t,
@@ -38,14 +38,7 @@
 #include <vector>
 
 #include "common/output_pages.h"
-
-// The library is compiled for the baseline instruction set; the hot loop
-// also gets an AVX2 build that the dynamic loader selects where available.
-#if defined(__x86_64__) && defined(__ELF__) && defined(__GNUC__)
-#define MEDGAN_VECTOR_CLONES __attribute__((target_clones("avx2", "default")))
-#else
-#define MEDGAN_VECTOR_CLONES
-#endif
+#include "common/vector_clones.h"
 
 namespace {
 

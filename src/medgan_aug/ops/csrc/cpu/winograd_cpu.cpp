@@ -45,12 +45,7 @@
 #include <vector>
 
 #include "common/output_pages.h"
-
-#if defined(__x86_64__) && defined(__ELF__) && defined(__GNUC__)
-#define MEDGAN_VECTOR_CLONES __attribute__((target_clones("avx2", "default")))
-#else
-#define MEDGAN_VECTOR_CLONES
-#endif
+#include "common/vector_clones.h"
 
 namespace {
 
