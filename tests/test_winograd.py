@@ -154,7 +154,7 @@ class OpTrace(TorchDispatchMode):
         return func(*args, **(kwargs or {}))
 
 
-def _layer(channels: int = 64, size: int = 16):
+def _layer(channels: int = 256, size: int = 16):
     gen = torch.Generator().manual_seed(3)
     x = torch.randn(2, channels, size, size, generator=gen)
     w = torch.randn(channels, channels, 3, 3, generator=gen) / (channels * 9) ** 0.5
@@ -194,7 +194,7 @@ def test_other_convolutions_stay_direct(ops, monkeypatch, case):
         x, w = x.double(), w.double()
     elif case == "groups":
         kwargs["groups"] = 2
-        w = w[:, :32]
+        w = w[:, :128]
     elif case == "strided":
         kwargs["down"] = 2
         kwargs["f"] = torch.ones(2, 2) / 4
@@ -206,7 +206,7 @@ def test_other_convolutions_stay_direct(ops, monkeypatch, case):
 def test_modulated_conv2d_gradients_match_direct(ops, monkeypatch):
     """The networks' layer: style and weight gradients agree with the direct convolution's."""
     x, w = _layer()
-    styles = torch.randn(2, 64, generator=torch.Generator().manual_seed(4)) + 1
+    styles = torch.randn(2, 256, generator=torch.Generator().manual_seed(4)) + 1
     results = {}
     for algorithm in ("winograd", "direct"):
         monkeypatch.setenv(CONV_ENV_VAR, algorithm)
@@ -240,12 +240,12 @@ def test_bad_inputs_name_the_operator(ops):
 
 
 def test_networks_agree_with_direct_convolutions(ops, monkeypatch):
-    """A G+D step whose 16 and 32 px layers (64 channels) run by Winograd: images, logits and gradients."""
+    """A G+D step whose 16 and 32 px layers (256 channels) run by Winograd: images, logits and gradients."""
     from medgan_aug.nets import StyleDiscriminator, StyleGenerator
 
     monkeypatch.setenv("MEDGAN_AUG_OPS", "cpp")
     torch.manual_seed(0)
-    widths = {"channel_base": 2048, "channel_max": 64}
+    widths = {"channel_base": 8192, "channel_max": 256}
     G = StyleGenerator(z_dim=32, c_dim=0, w_dim=32, img_resolution=32, img_channels=1, synthesis_kwargs=widths)
     D = StyleDiscriminator(c_dim=0, img_resolution=32, img_channels=1, **widths)
     z = torch.randn(2, 32)

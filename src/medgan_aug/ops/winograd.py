@@ -38,9 +38,11 @@ __all__ = [
 CONV_ENV_VAR = "MEDGAN_AUG_CPU_CONV"
 INTERPOLATION_POINTS: tuple[Fraction, ...] = (Fraction(0), Fraction(1), Fraction(-1), Fraction(2), Fraction(-1, 2))
 
-# Below these sizes the transforms cost more than the multiplications they save
-# (measured with benchmarks/ops_bench.py on the networks' layer shapes).
-MIN_CHANNELS = 64
+# Below these sizes the transforms and the weight transform cost more than the
+# multiplications they save on 2 threads (per-layer timings and
+# benchmarks/nets_bench.py: with 64- and 128-channel layers included, the 256 px
+# generator's forward was 15-20 % slower than with direct convolutions).
+MIN_CHANNELS = 256
 MIN_OUTPUT_PIXELS = 256
 
 
