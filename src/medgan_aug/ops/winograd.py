@@ -29,6 +29,7 @@ from torch._prims_common import suggest_memory_format
 __all__ = [
     "CONV_ENV_VAR",
     "INTERPOLATION_POINTS",
+    "eligible",
     "register_operator_hooks",
     "weight_transform",
     "winograd_conv3x3",

@@ -13,12 +13,12 @@
 // runs at the CPU's matmul peak, so this is where a CPU step gets faster.
 //
 // The interpolation points are 0, 1, -1, 2, -1/2 and infinity.  Against the
-// textbook 0, +-1, +-2 they halve the largest float32 error (1.7e-5 against
-// 5.0e-5 on unit-variance 512-channel layers) because the transforms' entries
-// stay between 1/8 and 8.  Each matrix here is derived from the points by the
-// Toom-Cook construction: A^T evaluates at the points, G interpolates with
-// the Lagrange normalisation, and B^T is the unique matrix completing the
-// identity.
+// textbook 0, +-1, +-2 they cut the largest float32 error from 5.0e-5 to
+// 1.8e-5 on unit-variance 512-channel layers (root mean square 2.7e-6 to
+// 1.7e-6), measured over a few point sets.  Each matrix here is derived from
+// the points by the Toom-Cook construction: A^T evaluates at the points, G
+// interpolates with the Lagrange normalisation, and B^T is the unique matrix
+// completing the identity.
 //
 // The four kernels are two linear maps and their adjoints (so autograd, at
 // any order, is these same kernels):
