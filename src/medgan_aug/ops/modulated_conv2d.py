@@ -82,7 +82,9 @@ def conv2d_resample(
     flip_filter : bool
         Passed to :func:`upfirdn2d`.
     impl : str, optional
-        Implementation of the filtering steps.
+        Implementation of the filtering steps.  Under ``cpp``, float32 3x3
+        stride-1 convolutions of 256+ channels and 256+ output pixels run by
+        Winograd's F(4x4, 3x3) (:mod:`medgan_aug.ops.winograd`).
     """
     kh, kw = w.shape[2:]
     # Without resampling the filter is not applied, so it adds no padding.
