@@ -97,18 +97,6 @@ def train_step(G: StyleGenerator, D: StyleDiscriminator, z: torch.Tensor) -> Non
     D.zero_grad(set_to_none=True)
 
 
-def median_cpu_seconds(fn, repeats: int, warmup: int) -> float:
-    """Median CPU time of this process (all its threads) per call of ``fn``."""
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        start = time.process_time()
-        fn()
-        times.append(time.process_time() - start)
-    return statistics.median(times)
-
-
 def run(args: argparse.Namespace) -> list[Row]:
     device = torch.device(args.device)
     impls = args.impls or available_impls(device)
@@ -134,10 +122,9 @@ def run(args: argparse.Namespace) -> list[Row]:
                         os.environ[ENV_VAR] = backend
                         os.environ[CONV_ENV_VAR] = convolutions or "winograd"
                         warmup = 1 if round_index == 0 else 0
-                        if args.clock == "cpu":
-                            seconds[impl].append(median_cpu_seconds(fn, args.repeats, warmup=warmup))
-                        else:
-                            seconds[impl].append(median_seconds(fn, device, args.repeats, warmup=warmup))
+                        # CPU time of this process (all its threads), or the wall clock.
+                        clock = time.process_time if args.clock == "cpu" else time.perf_counter
+                        seconds[impl].append(median_seconds(fn, device, args.repeats, warmup, clock))
                 for impl in impls:
                     ratios = [base / own for base, own in zip(seconds[impls[0]], seconds[impl], strict=True)]
                     median = statistics.median(seconds[impl])

@@ -74,21 +74,23 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def median_seconds(fn: Callable[[], None], device: torch.device, repeats: int, warmup: int = 3) -> float:
-    for _ in range(warmup):
-        fn()
-    _sync(device)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        _sync(device)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+def median_seconds(
+    fn: Callable[[], None],
+    device: torch.device,
+    repeats: int,
+    warmup: int = 3,
+    clock: Callable[[], float] = time.perf_counter,
+) -> float:
+    """Median seconds of ``fn`` after ``warmup`` calls, by ``clock``."""
+    return interleaved_medians({"fn": fn}, device, repeats, warmup, clock)["fn"]
 
 
 def interleaved_medians(
-    fns: dict[str, Callable[[], None]], device: torch.device, repeats: int, warmup: int = 3
+    fns: dict[str, Callable[[], None]],
+    device: torch.device,
+    repeats: int,
+    warmup: int = 3,
+    clock: Callable[[], float] = time.perf_counter,
 ) -> dict[str, float]:
     """Median seconds of each function, timed in turns (see the module docstring)."""
     names = list(fns)
@@ -100,10 +102,10 @@ def interleaved_medians(
     for repeat in range(repeats):
         shift = repeat % len(names)
         for name in names[shift:] + names[:shift]:
-            start = time.perf_counter()
+            start = clock()
             fns[name]()
             _sync(device)
-            times[name].append(time.perf_counter() - start)
+            times[name].append(clock() - start)
     return {name: statistics.median(t) for name, t in times.items()}
 
 
