@@ -49,7 +49,7 @@ def _inputs(shape, dtype=torch.float64, seed=0):
 def test_matches_direct_convolution_in_float64(ops, shape, memory_format):
     x, w, pad = _inputs(shape)
     x = _in_format(x, memory_format)
-    y = winograd_conv3x3(x, w, (pad, pad), "medgan_aug")
+    y = winograd_conv3x3(x, w, (pad, pad))
     expected = F.conv2d(x, w, padding=pad)
     assert y.shape == expected.shape
     torch.testing.assert_close(y, expected, rtol=0, atol=1e-11)
@@ -58,7 +58,7 @@ def test_matches_direct_convolution_in_float64(ops, shape, memory_format):
 
 def test_asymmetric_padding_per_axis(ops):
     x, w, _ = _inputs((2, 3, 4, 7, 10, 0))
-    y = winograd_conv3x3(x, w, (0, 2), "medgan_aug")
+    y = winograd_conv3x3(x, w, (0, 2))
     torch.testing.assert_close(y, F.conv2d(x, w, padding=(0, 2)), rtol=0, atol=1e-11)
 
 
@@ -69,7 +69,7 @@ def test_float32_error_stays_near_direct_convolution(ops, memory_format):
     x = _in_format(torch.randn(2, 256, 16, 16, generator=gen), memory_format)
     w = torch.randn(256, 256, 3, 3, generator=gen) / (256 * 9) ** 0.5
     exact = F.conv2d(x.double(), w.double(), padding=1)
-    winograd = winograd_conv3x3(x, w, (1, 1), "medgan_aug").double()
+    winograd = winograd_conv3x3(x, w, (1, 1)).double()
     direct = F.conv2d(x, w, padding=1).double()
 
     def rms(t):
@@ -87,7 +87,7 @@ def test_gradients_to_second_order(ops, shape, memory_format):
     w.requires_grad_(True)
 
     def conv(a, b):
-        return winograd_conv3x3(a, b, (pad, pad), "medgan_aug")
+        return winograd_conv3x3(a, b, (pad, pad))
 
     assert torch.autograd.gradcheck(conv, (x, w))
     assert torch.autograd.gradgradcheck(conv, (x, w))

@@ -126,10 +126,9 @@ def conv2d_resample(
             x = fir(x, down=down)
         return x
     if px0 == px1 and py0 == py1 and px0 >= 0 and py0 >= 0:
-        if groups == 1 and eligible(x, w, (py0, px0)) and winograd_enabled():
-            chosen = resolve_impl(impl, x.device)
-            if chosen == "cpp":
-                return winograd_conv3x3(x, w if flip_weight else w.flip([2, 3]), (py0, px0), "medgan_aug")
+        winograd = groups == 1 and eligible(x, w, (py0, px0)) and winograd_enabled()
+        if winograd and resolve_impl(impl, x.device) == "cpp":
+            return winograd_conv3x3(x, w if flip_weight else w.flip([2, 3]), (py0, px0))
         return _conv(x, w, padding=(py0, px0), groups=groups, correlate=flip_weight)
     x = upfirdn2d(x, None, padding=pad, impl=impl)
     x = _conv(x, w, groups=groups, correlate=flip_weight)

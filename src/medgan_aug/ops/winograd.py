@@ -26,6 +26,8 @@ from fractions import Fraction
 import torch
 from torch._prims_common import suggest_memory_format
 
+from ._backend import op_namespace
+
 __all__ = [
     "CONV_ENV_VAR",
     "INTERPOLATION_POINTS",
@@ -96,12 +98,13 @@ def eligible(x: torch.Tensor, w: torch.Tensor, padding: tuple[int, int]) -> bool
     )
 
 
-def winograd_conv3x3(x: torch.Tensor, w: torch.Tensor, padding: tuple[int, int], namespace: str) -> torch.Tensor:
+def winograd_conv3x3(x: torch.Tensor, w: torch.Tensor, padding: tuple[int, int]) -> torch.Tensor:
     """Correlate ``x`` ``[N, C, H, W]`` with ``w`` ``[O, C, 3, 3]`` (stride 1, zero padding ``(y, x)``).
 
-    The output keeps ``x``'s memory format.
+    Runs on the C++ CPU library (the only one with the transforms); the output
+    keeps ``x``'s memory format.
     """
-    ops = getattr(torch.ops, namespace)
+    ops = op_namespace("cpp")
     pad_y, pad_x = padding
     batch, _, height, width = x.shape
     channels_last = suggest_memory_format(x) == torch.channels_last

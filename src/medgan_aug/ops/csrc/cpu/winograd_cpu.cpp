@@ -137,6 +137,11 @@ struct Tiling {
   int64_t batch, channels, height, width;
   int64_t pad_y, pad_x, tiles_y, tiles_x;
   int64_t tiles() const { return batch * tiles_y * tiles_x; }
+  // The columns [first, second) of a scratch row `row_width` wide that lie in
+  // the plane; scratch column u is plane column u - pad_x.
+  std::pair<int64_t, int64_t> plane_columns(int64_t row_width) const {
+    return {std::max<int64_t>(pad_x, 0), std::min(row_width, width + pad_x)};
+  }
 };
 
 // Plane -> transform domain: each `L.cols`-wide window w of every plane
@@ -158,9 +163,9 @@ void gather_nchw(const T* x, T* domain, const Tiling& g) {
     const T* phase_ptr[q];
     for (int64_t k = 0; k < p; ++k) vertical_ptr[k] = &vertical[k * row_width];
     for (int64_t r = 0; r < q; ++r) phase_ptr[r] = &phases[r * g.tiles_x];
-    // Columns of a scratch row that come from the plane; the rest stay zero.
-    const int64_t x0 = std::max<int64_t>(g.pad_x, 0);
-    const int64_t x1 = std::min(row_width, g.width + g.pad_x);
+    // Only the plane's columns of a scratch row are written; the rest stay
+    // zero.
+    const auto [x0, x1] = g.plane_columns(row_width);
     for (int64_t plane = begin; plane < end; ++plane) {
       const int64_t n = plane / g.channels;
       const int64_t c = plane % g.channels;
@@ -250,6 +255,7 @@ void scatter_nchw(const T* domain, T* y, const Tiling& g) {
   constexpr int64_t p = L.cols;
   const int64_t tiles = g.tiles();
   const int64_t row_width = kBlock * g.tiles_x + q - kBlock;
+  const auto [x0, x1] = g.plane_columns(row_width);
   at::parallel_for(0, g.batch * g.channels, 1, [&](int64_t begin, int64_t end) {
     std::vector<T> horizontal(p * q * g.tiles_x);
     std::vector<T> window(q * q * g.tiles_x);
@@ -291,8 +297,6 @@ void scatter_nchw(const T* domain, T* y, const Tiling& g) {
             const T* w = &window[(k * q + r) * g.tiles_x];
             for (int64_t j = 0; j < g.tiles_x; ++j) row[kBlock * j + r] += w[j];
           }
-          const int64_t x0 = std::max<int64_t>(g.pad_x, 0);
-          const int64_t x1 = std::min(row_width, g.width + g.pad_x);
           T* out_row = dst + yy * g.width - g.pad_x;
           for (int64_t xx = x0; xx < x1; ++xx) {
             if constexpr (kAccumulate) {
