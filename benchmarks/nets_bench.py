@@ -18,6 +18,10 @@ each timing the median of ``--repeats`` calls after a warm-up; the speedup over
 ``ref`` is the median of the per-round ratios, and the time shown is the median
 over rounds.
 
+``--allocator retain`` (the default, as the command line runs) keeps freed memory in the process
+for reuse (``medgan_aug.runtime.retain_freed_memory``); ``--allocator system`` leaves the C
+library's default, under which every large activation is mapped and zero-filled afresh each step.
+
 ``--clock cpu`` times with the process's CPU time (``time.process_time``) instead of the wall
 clock: on a CPU shared with other work (load above the core count) wall-clock times mostly
 measure the other work, while CPU time counts only this process's (use it with ``--threads 1``,
@@ -27,6 +31,7 @@ Usage::
 
     python benchmarks/nets_bench.py [--device cpu|cuda] [--resolutions 64 256]
         [--formats contiguous channels_last] [--workloads "G+D fwd/bwd"] [--rounds 3] [--repeats 3] [--json out.json]
+        [--allocator retain|system]
 """
 
 from __future__ import annotations
@@ -45,6 +50,7 @@ import torch.nn.functional as F
 from medgan_aug.nets import StyleDiscriminator, StyleGenerator
 from medgan_aug.ops import ENV_VAR, available_impls
 from medgan_aug.ops.winograd import CONV_ENV_VAR
+from medgan_aug.runtime import retain_freed_memory
 from ops_bench import median_seconds
 
 
@@ -179,14 +185,25 @@ def main() -> None:
     parser.add_argument("--json", help="also write the rows to this JSON file")
     parser.add_argument("--clock", default="wall", choices=["wall", "cpu"], help="wall clock or process CPU time")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
+    parser.add_argument(
+        "--allocator",
+        default="retain",
+        choices=["retain", "system"],
+        help="retain: freed memory is kept for reuse, as the command line does (retain_freed_memory); "
+        "system: the C library's default, which maps large blocks afresh every step",
+    )
     args = parser.parse_args()
     if args.clock == "cpu" and args.device != "cpu":
         parser.error("--clock cpu times CPU work; GPU timings use the wall clock")
     if args.threads:
         torch.set_num_threads(args.threads)
+    allocator = "retain" if args.allocator == "retain" and retain_freed_memory() else "system"
     rows = run(args)
     print()
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}, {args.clock} clock")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}, {args.clock} clock, "
+        f"{allocator} allocator"
+    )
     print(markdown(rows, args.batch))
     if args.json:
         with open(args.json, "w") as f:

@@ -21,6 +21,7 @@ load would fall on one backend only; interleaved, both see the same mix.
 Usage::
 
     python benchmarks/ops_bench.py [--device cpu|cuda] [--repeats 15] [--rounds 3] [--json out.json]
+                                   [--allocator retain|system]
                                    [--cases "downsample2d [1,3,3,1] 4x4 8x128x64x64" ...]
 """
 
@@ -44,6 +45,7 @@ from medgan_aug.ops import (
     setup_filter,
     upsample2d,
 )
+from medgan_aug.runtime import retain_freed_memory
 
 
 @dataclass
@@ -120,9 +122,11 @@ def copy_bandwidth(device: torch.device, repeats: int) -> float:
 def fresh_output_bandwidth(device: torch.device, repeats: int) -> float:
     """GB/s of writing a newly allocated 64 MiB tensor.
 
-    Outputs of 32 MiB and more are fresh mappings from the allocator on Linux,
-    and the kernel zero-fills each page on first touch: this, not the copy
-    bandwidth, bounds ops whose large outputs are freshly allocated.
+    Under the C library's default allocator (``--allocator system``), outputs
+    of 32 MiB and more are fresh mappings on Linux, and the kernel zero-fills
+    each page on first touch: this, not the copy bandwidth, then bounds ops
+    whose large outputs are freshly allocated.  With freed memory retained
+    (the default, as the command line runs) the tensor reuses freed pages.
     """
     numel = 16 * 2**20
     seconds = median_seconds(lambda: torch.empty(numel, device=device).fill_(1), device, repeats)
@@ -241,8 +245,11 @@ def run_benchmark(
     impls: list[str] | None = None,
     rounds: int = 1,
     selected: list[str] | None = None,
+    allocator: str = "system",
 ) -> tuple[list[Row], dict]:
     """Time every case (or those whose "op shape" contains one of ``selected``).
+
+    ``allocator`` names the allocator setting in effect, for the record.
 
     With several rounds, each entry is the median over rounds: rounds damp the
     drift of the allocator's state (whether an output lands on reused or fresh
@@ -294,6 +301,7 @@ def run_benchmark(
         "fresh_output_gbps": fresh_output_bandwidth(device, repeats),
         "matmul_gflops": matmul_peak(device, repeats),
         "torch": torch.__version__,
+        "allocator": allocator,
     }
     return rows, machine
 
@@ -301,8 +309,9 @@ def run_benchmark(
 def markdown(rows: list[Row], machine: dict) -> str:
     lines = [
         f"Device {machine['device']} ({machine['threads']} threads), torch {machine['torch']}: "
-        f"copy {machine['copy_gbps']:.1f} GB/s, writing fresh (never touched) memory "
-        f"{machine['fresh_output_gbps']:.1f} GB/s, float32 matmul {machine['matmul_gflops']:.0f} GFLOP/s.",
+        f"copy {machine['copy_gbps']:.1f} GB/s, writing a newly allocated tensor "
+        f"{machine['fresh_output_gbps']:.1f} GB/s, float32 matmul {machine['matmul_gflops']:.0f} GFLOP/s, "
+        f"{machine['allocator']} allocator.",
         "",
         "| op | shape | impl | fwd ms | fwd+bwd ms | fwd speedup | fwd+bwd speedup | fwd GB/s | fwd GFLOP/s |",
         "|---|---|---|---:|---:|---:|---:|---:|---:|",
@@ -328,10 +337,18 @@ def main() -> None:
         help='time only the rows whose "op shape" contains this substring (repeatable), '
         'e.g. --cases "downsample2d [1,3,3,1] separable 8x128x64x64" --cases upsample2d',
     )
+    parser.add_argument(
+        "--allocator",
+        default="retain",
+        choices=["retain", "system"],
+        help="retain: freed memory is kept for reuse, as the command line does (retain_freed_memory); "
+        "system: the C library's default, which maps large outputs afresh on every call",
+    )
     args = parser.parse_args()
     device = torch.device(args.device)
     impls = args.impls.split(",") if args.impls else None
-    rows, machine = run_benchmark(device, args.repeats, impls, args.rounds, args.cases)
+    allocator = "retain" if args.allocator == "retain" and retain_freed_memory() else "system"
+    rows, machine = run_benchmark(device, args.repeats, impls, args.rounds, args.cases, allocator)
     print(markdown(rows, machine))
     if args.json:
         with open(args.json, "w") as fh:

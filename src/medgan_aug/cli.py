@@ -7,6 +7,8 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 
+from .runtime import retain_freed_memory
+
 __all__ = ["main"]
 
 
@@ -1052,6 +1054,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     args = _parser().parse_args(_attach_signed_values(sys.argv[1:] if argv is None else argv))
+    retain_freed_memory()
     return args.func(args)
 
 

@@ -83,7 +83,7 @@ def conv2d_resample(
         Passed to :func:`upfirdn2d`.
     impl : str, optional
         Implementation of the filtering steps.  Under ``cpp``, float32 3x3
-        stride-1 convolutions of 256+ channels and 256+ output pixels run by
+        stride-1 convolutions of 128+ channels and 256+ output pixels run by
         Winograd's F(4x4, 3x3) (:mod:`medgan_aug.ops.winograd`).
     """
     kh, kw = w.shape[2:]

@@ -42,10 +42,11 @@ CONV_ENV_VAR = "MEDGAN_AUG_CPU_CONV"
 INTERPOLATION_POINTS: tuple[Fraction, ...] = (Fraction(0), Fraction(1), Fraction(-1), Fraction(2), Fraction(-1, 2))
 
 # Below these sizes the transforms and the weight transform cost more than the
-# multiplications they save on 2 threads (per-layer timings and
-# benchmarks/nets_bench.py: with 64- and 128-channel layers included, the 256 px
-# generator's forward was 15-20 % slower than with direct convolutions).
-MIN_CHANNELS = 256
+# multiplications they save on 2 threads.  Forward and backward of one layer at
+# batch 8, with freed memory retained (medgan_aug.runtime): 128 channels at
+# 128 px 1.8-2.1x faster than the direct convolution, 64 channels at 256 px
+# 1.0x contiguous and 0.6x channels-last.
+MIN_CHANNELS = 128
 MIN_OUTPUT_PIXELS = 256
 
 
