@@ -4,9 +4,9 @@ PyTorch's CPU tensors come from the C library's ``malloc``.  glibc serves
 every block larger than a threshold (128 KiB to 32 MiB, adapting) with a
 fresh ``mmap`` and unmaps it on free, so each training step faults in and
 zero-fills every large activation and gradient again: on a 2-core machine
-that was 20-25 % of a StyleGAN2 step's wall time (``benchmarks/nets_bench.py
---allocator``).  :func:`retain_freed_memory` keeps freed blocks in the
-process for the next step instead.
+that was half of a 256 px StyleGAN2 step's wall time and 15-20 % of a 64 px
+one's (``benchmarks/nets_bench.py --allocator``).  :func:`retain_freed_memory`
+keeps freed blocks in the process for the next step instead.
 """
 
 from __future__ import annotations
