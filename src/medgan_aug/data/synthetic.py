@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import numbers
 import os
 from collections import Counter
@@ -28,9 +27,17 @@ import numpy as np
 import torch
 
 from .._files import atomic_write
-from ..nets.architectures import ARCHITECTURES, Generator, check_generator, generator_image_channels
+from ..nets.architectures import ARCHITECTURES, Generator
 from ..nets.checkpoint import CHECKPOINT_FORMAT, load_network
 from ..nets.errors import CheckpointError
+from ..nets.generator_like import (
+    GeneratorLike,
+    check_sampling,
+    generate_images,
+    generator_device,
+    generator_image_channels,
+    is_native_generator,
+)
 from ..nets.stylegan2_ada import load_stylegan2_ada
 from ..train.trainer import TRAINING_FORMAT
 from .dataset_writer import DatasetWriter
@@ -46,7 +53,6 @@ _REGISTRY_FORMAT = "medgan-aug.seeds"
 _MAX_SEED = 2**32 - 1
 # Class folder of an unconditional generator's pairs (images/generated/, masks/generated/).
 _PAIRS_FOLDER = "generated"
-_NOISE_MODES = ("const", "random", "none")
 
 
 def checkpoint_hash(path: str | os.PathLike[str]) -> str:
@@ -115,10 +121,8 @@ def load_generator(path: str | os.PathLike[str], device: str | torch.device = "c
     kind = payload.get("format") if isinstance(payload, dict) else None
     if kind == CHECKPOINT_FORMAT:
         net = load_network(path, map_location=device)
-        try:
-            check_generator(net)
-        except TypeError as error:
-            raise CheckpointError(f"{str(path)!r} holds no generator: {error}") from None
+        if not is_native_generator(net):
+            raise CheckpointError(f"{str(path)!r} holds no generator: got {type(net).__name__}")
         return net.requires_grad_(False)
     if kind == TRAINING_FORMAT:
         if not isinstance(payload.get("G_init_kwargs"), dict) or not isinstance(payload.get("G_ema"), dict):
@@ -273,15 +277,8 @@ def _class_indices(classes: int | Sequence[int] | None, n: int, c_dim: int) -> l
     return [int(k) for i, k in enumerate(wanted) for _ in range(per_class + (i < extra))]
 
 
-def _check_sampling(truncation_psi: float, noise_mode: str) -> None:
-    if not isinstance(truncation_psi, numbers.Real) or not math.isfinite(truncation_psi):
-        raise ValueError(f"truncation_psi must be a finite number, got {truncation_psi!r}")
-    if noise_mode not in _NOISE_MODES:
-        raise ValueError(f"noise_mode must be one of {_NOISE_MODES}, got {noise_mode!r}")
-
-
 def generator_inputs(
-    G: Generator, seeds: Sequence[int], labels: Sequence[int | None], device: str | torch.device
+    G: GeneratorLike, seeds: Sequence[int], labels: Sequence[int | None], device: str | torch.device
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """The latents and one-hot labels that make the images of ``seeds`` and class indices ``labels``.
 
@@ -289,7 +286,7 @@ def generator_inputs(
 
     Parameters
     ----------
-    G : StyleGenerator or DCGANGenerator
+    G : GeneratorLike
         The generator, for ``z_dim`` and ``c_dim``.
     seeds : sequence of int
         One seed per image, in [0, 2**32 - 1].
@@ -314,13 +311,13 @@ def generator_inputs(
 
 
 def synthesize(
-    G: Generator,
+    G: GeneratorLike,
     n: int,
     out_dir: str | os.PathLike[str],
     *,
     classes: int | Sequence[int] | None = None,
     truncation_psi: float = 1.0,
-    noise_mode: Literal["const", "random", "none"] = "const",
+    noise_mode: Literal["const", "random", "none"] | None = None,
     seeds: Sequence[int] | None = None,
     batch_size: int = 16,
     bits: Literal[8, 16] = 8,
@@ -355,9 +352,10 @@ def synthesize(
 
     Parameters
     ----------
-    G : StyleGenerator or DCGANGenerator
-        The generator, e.g. from :func:`load_generator`; moved to ``device`` if given. Its image part must have
-        1 or 3 channels.
+    G : GeneratorLike
+        The generator, e.g. from :func:`load_generator`, or any object with ``z_dim``, ``c_dim``,
+        ``img_resolution``, ``img_channels`` and ``G(z, c)`` (:class:`~medgan_aug.nets.GeneratorLike`); moved
+        to ``device`` if given. Its image part must have 1 or 3 channels.
     n : int
         Number of images (pairs), >= 1.
     out_dir : str or os.PathLike
@@ -367,10 +365,12 @@ def synthesize(
         the images are spread evenly (``n // len(classes)`` each, one more for each of the first
         ``n % len(classes)`` classes), in the order given.
     truncation_psi : float
-        Truncation; 1 for none, e.g. 0.7 for fewer odd images at some cost in variety.
-    noise_mode : {"const", "random", "none"}
-        Per-pixel noise; ``"random"`` draws it from torch's global generator, so the images are then not
-        reproducible from the seeds alone.
+        Truncation; 1 for none, e.g. 0.7 for fewer odd images at some cost in variety. Only this library's
+        generators take another value than 1.
+    noise_mode : {"const", "random", "none"}, optional
+        Per-pixel noise of this library's generators (default ``"const"``); ``"random"`` draws it from torch's
+        global generator, so the images are then not reproducible from the seeds alone. Other generators take
+        only None (their manifest rows record an empty ``noise_mode``).
     seeds : sequence of int, optional
         ``n`` distinct seeds in [0, 2**32 - 1]; image ``i`` uses ``seeds[i]``. Default: the ``n`` seeds after
         the highest one any sibling folder used with the same checkpoint (0, 1, ... for the first set).
@@ -416,10 +416,10 @@ def synthesize(
     n = int(n)
     if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-    _check_sampling(truncation_psi, noise_mode)
+    check_sampling(G, truncation_psi, noise_mode)
     if bits not in (8, 16):
         raise ValueError(f"bits must be 8 or 16, got {bits!r}")
-    masks = G.mask_channels
+    masks = getattr(G, "mask_channels", 0)
     if bits == 16 and (rgb or channels == 3):
         raise ValueError("bits=16 needs grayscale output: PNG colour images are written with 8 bits (bits=8)")
     labels = _class_indices(classes, n, G.c_dim)
@@ -431,8 +431,9 @@ def synthesize(
     chosen, registry = _choose_seeds(_check_seeds(seeds, n), n, out, key, allow_seed_reuse)
     if device is not None:
         G = G.to(device)
-    run_on = next(G.parameters()).device
+    run_on = generator_device(G)
     generator = f"{type(G).__name__} {G.img_resolution}x{G.img_resolution}"
+    recorded_noise = noise_mode or ("const" if is_native_generator(G) else "")
 
     with (
         DatasetWriter(out, manifest=manifest, overwrite=overwrite, bits=bits, masks=masks > 0) as writer,
@@ -443,7 +444,7 @@ def synthesize(
             batch_seeds = chosen[begin : begin + batch_size]
             batch_labels = labels[begin : begin + batch_size]
             z, c = generator_inputs(G, batch_seeds, batch_labels, run_on)
-            output = G(z, c, truncation_psi=float(truncation_psi), noise_mode=noise_mode, update_w_avg=False)
+            output = generate_images(G, z, c, truncation_psi, noise_mode)
             images = (output[:, :channels].float() * 0.5 + 0.5).clamp(0, 1).permute(0, 2, 3, 1).cpu().numpy()
             foregrounds = (output[:, channels:] > 0).cpu().numpy()
             for image, foreground, seed, k in zip(images, foregrounds, batch_seeds, batch_labels, strict=True):
@@ -456,7 +457,7 @@ def synthesize(
                     seed=seed,
                     class_index=k,
                     psi=float(truncation_psi),
-                    noise_mode=noise_mode,
+                    noise_mode=recorded_noise,
                     checkpoint=key,
                     generator=generator,
                 )

@@ -39,8 +39,14 @@ from torch_fidelity.utils import (
 )
 
 from ..data.image_folder import ImageFolderDataset
-from ..data.synthetic import _MAX_SEED, _check_sampling, _class_indices, generator_inputs
-from ..nets.architectures import Generator, generator_image_channels
+from ..data.synthetic import _MAX_SEED, _class_indices, generator_inputs
+from ..nets.generator_like import (
+    GeneratorLike,
+    check_sampling,
+    generate_images,
+    generator_device,
+    generator_image_channels,
+)
 from .extractors import (
     MODULE_KWARG,
     TIMM_PREFIX,
@@ -469,13 +475,13 @@ class FIDScorer:
 
     def score_generator(
         self,
-        G: Generator,
+        G: GeneratorLike,
         real: ImageSetSource,
         n: int,
         *,
         classes: int | Sequence[int] | None = None,
         truncation_psi: float = 1.0,
-        noise_mode: Literal["const", "random", "none"] = "const",
+        noise_mode: Literal["const", "random", "none"] | None = None,
         seed: int = 0,
         batch_size: int | None = None,
     ) -> dict[str, float]:
@@ -488,7 +494,7 @@ class FIDScorer:
         with the default ``value_range``, batch by batch (a quarter of a float tensor's memory), and the results
         equal :meth:`score` on the generated float tensor then. The generated images are read as [-1, 1]
         whatever ``value_range`` is; it applies to ``real``. ``G`` runs under :func:`torch.no_grad` on the device
-        of its parameters, in its current mode; put it on the scorer's device for speed.
+        of its first parameter or buffer, in its current mode; put it on the scorer's device for speed.
 
         A generator that also makes segmentation masks (``G.mask_channels`` > 0) is scored on its images alone
         (its first ``G.img_channels - G.mask_channels`` channels). The real set must be images too; a paired
@@ -497,8 +503,9 @@ class FIDScorer:
 
         Parameters
         ----------
-        G : StyleGenerator or DCGANGenerator
-            The generator, e.g. from :func:`~medgan_aug.data.load_generator`.
+        G : GeneratorLike
+            The generator, e.g. from :func:`~medgan_aug.data.load_generator`, or any object with ``z_dim``,
+            ``c_dim``, ``img_resolution``, ``img_channels`` and ``G(z, c)`` (:class:`~medgan_aug.nets.GeneratorLike`).
         real : str, os.PathLike, torch.Tensor or torch.utils.data.Dataset
             The real images, as for :meth:`score`.
         n : int
@@ -510,9 +517,10 @@ class FIDScorer:
             generator, or, for a conditional one, classes drawn uniformly at random by
             ``numpy.random.default_rng(seed).integers(c_dim, size=n)`` (a stream apart from the latents').
         truncation_psi : float
-            Truncation; 1 for none.
-        noise_mode : {"const", "random", "none"}
-            Per-pixel noise; ``"random"`` draws from torch's global generator, so scores then vary between runs.
+            Truncation; 1 for none, the only value generators other than this library's take.
+        noise_mode : {"const", "random", "none"}, optional
+            Per-pixel noise of this library's generators (default ``"const"``); ``"random"`` draws from torch's
+            global generator, so scores then vary between runs. Other generators take only None.
         seed : int
             The first seed; seeds ``seed`` to ``seed + n - 1`` must lie in [0, 2**32 - 1].
         batch_size : int, optional
@@ -527,9 +535,10 @@ class FIDScorer:
         Raises
         ------
         TypeError
-            If ``G`` is not a generator of :data:`~medgan_aug.nets.ARCHITECTURES`.
+            If ``G`` lacks an attribute of :class:`~medgan_aug.nets.GeneratorLike` or is not callable.
         ValueError
-            For a bad ``n``, seed, psi, noise mode or batch size; classes for an unconditional generator, a
+            For a bad ``n``, seed, psi, noise mode or batch size; psi or a noise mode for a generator that does
+            not take them; an output of the wrong shape; classes for an unconditional generator, a
             class out of range; a generator making other than 1 or 3 image channels or non-finite pixels; or
             sets too small for a metric (checked before generating).
         """
@@ -540,12 +549,12 @@ class FIDScorer:
 
     def _score_generated(
         self,
-        G: Generator,
+        G: GeneratorLike,
         real_set: ImageSet,
         n: int,
         classes: int | Sequence[int] | None,
         truncation_psi: float,
-        noise_mode: str,
+        noise_mode: str | None,
         seed: int,
         batch_size: int | None,
     ) -> dict[str, float]:
@@ -558,12 +567,12 @@ class FIDScorer:
 
     def score_per_class(
         self,
-        G: Generator,
+        G: GeneratorLike,
         real_dataset: ImageFolderDataset,
         n_per_class: int,
         *,
         truncation_psi: float = 1.0,
-        noise_mode: Literal["const", "random", "none"] = "const",
+        noise_mode: Literal["const", "random", "none"] | None = None,
         seed: int = 0,
         batch_size: int | None = None,
     ) -> dict[str, dict[str, float]]:
@@ -577,7 +586,7 @@ class FIDScorer:
 
         Parameters
         ----------
-        G : StyleGenerator or DCGANGenerator
+        G : GeneratorLike
             A conditional generator (``c_dim > 0``).
         real_dataset : ImageFolderDataset
             Real images with class labels (class subfolders, or integer labels in ``dataset.json``), as many
@@ -595,7 +604,7 @@ class FIDScorer:
         Raises
         ------
         TypeError
-            If ``G`` is not a generator of :data:`~medgan_aug.nets.ARCHITECTURES` or ``real_dataset`` not an
+            If ``G`` is not a :class:`~medgan_aug.nets.GeneratorLike` or ``real_dataset`` not an
             :class:`~medgan_aug.data.ImageFolderDataset`.
         ValueError
             For an unconditional generator, a dataset without class labels or with another number of classes
@@ -646,17 +655,17 @@ class FIDScorer:
 
     def _generate(
         self,
-        G: Generator,
+        G: GeneratorLike,
         n: int,
         classes: int | Sequence[int] | None,
         truncation_psi: float,
-        noise_mode: str,
+        noise_mode: str | None,
         seed: int,
         batch_size: int | None,
     ) -> torch.Tensor:
         """Generate images ``seed`` to ``seed + n - 1`` as uint8 ``[n, C, H, W]`` on the CPU."""
         channels = _image_channels(G)
-        _check_sampling(truncation_psi, noise_mode)
+        check_sampling(G, truncation_psi, noise_mode)
         seed = _positive_int(seed, "seed", 0)
         if seed + n - 1 > _MAX_SEED:
             raise ValueError(f"seeds {seed} to {seed + n - 1} exceed 2**32 - 1, the largest seed numpy accepts")
@@ -665,13 +674,13 @@ class FIDScorer:
             labels: list[int | None] = [int(k) for k in np.random.default_rng(seed).integers(G.c_dim, size=n)]
         else:
             labels = _class_indices(classes, n, G.c_dim)
-        device = next(G.parameters()).device
+        device = generator_device(G)
         images = torch.empty(n, channels, G.img_resolution, G.img_resolution, dtype=torch.uint8)
         with torch.no_grad():
             for begin in range(0, n, batch):
                 stop = min(begin + batch, n)
                 z, c = generator_inputs(G, range(seed + begin, seed + stop), labels[begin:stop], device)
-                output = G(z, c, truncation_psi=float(truncation_psi), noise_mode=noise_mode, update_w_avg=False)
+                output = generate_images(G, z, c, truncation_psi, noise_mode)
                 images[begin:stop] = float_to_uint8(
                     output[:, :channels], f"the generator's output for seeds {seed + begin}-{seed + stop - 1}", (-1, 1)
                 ).cpu()

@@ -27,8 +27,14 @@ from ..data.image_folder import ImageFolderDataset, _find_images
 from ..data.images import ResizeMode
 from ..data.intensity import encode_pixels
 from ..data.mixing import _match_classes
-from ..data.synthetic import _MAX_SEED, _check_sampling, _class_indices, generator_inputs
-from ..nets.architectures import Generator, generator_image_channels
+from ..data.synthetic import _MAX_SEED, _class_indices, generator_inputs
+from ..nets.generator_like import (
+    GeneratorLike,
+    check_sampling,
+    generate_images,
+    generator_device,
+    generator_image_channels,
+)
 
 __all__ = ["DatasetPool", "FolderPool", "GeneratorPool"]
 
@@ -309,8 +315,11 @@ class GeneratorPool(Dataset[torch.Tensor]):
 
     Parameters
     ----------
-    G : StyleGenerator or DCGANGenerator
-        The generator; its image part (without mask channels) 1- or 3-channel.
+    G : GeneratorLike
+        The generator: this library's, or any object with ``z_dim``, ``c_dim``, ``img_resolution``,
+        ``img_channels`` and ``G(z, c)`` (:class:`~medgan_aug.nets.GeneratorLike`), which must then give the same
+        images for the same ``(z, c)`` for the pool to be the set ``synthesize`` writes. Its image part
+        (without mask channels) 1- or 3-channel.
     n : int
         Number of images, >= 1.
     resolution : int, optional
@@ -325,19 +334,20 @@ class GeneratorPool(Dataset[torch.Tensor]):
     seed_start : int
         Seed of image 0; the seeds must lie in [0, 2**32 - 1].
     truncation_psi : float
-        Truncation; 1 for none.
-    noise_mode : {"const", "none"}
-        Per-pixel noise; ``"random"`` is refused since its images cannot be made again from the seeds.
+        Truncation; 1 for none, the only value generators other than this library's take.
+    noise_mode : {"const", "none"}, optional
+        Per-pixel noise of this library's generators (default ``"const"``); ``"random"`` is refused since its
+        images cannot be made again from the seeds. Other generators take only None.
     batch_size : int
         Images per generator call.
     device : str or torch.device, optional
-        Where to run ``G`` (it is moved there); default: where its parameters are.
+        Where to run ``G`` (it is moved there); default: where its first parameter or buffer is.
     progress : bool
         Show a progress bar in :meth:`generate_all`.
 
     Attributes
     ----------
-    G : StyleGenerator or DCGANGenerator
+    G : GeneratorLike
         The generator (on ``device``).
     seeds : numpy.ndarray
         int64 ``[n]``, ``seed_start + arange(n)``.
@@ -361,7 +371,7 @@ class GeneratorPool(Dataset[torch.Tensor]):
 
     def __init__(
         self,
-        G: Generator,
+        G: GeneratorLike,
         n: int,
         *,
         resolution: int | None = None,
@@ -369,7 +379,7 @@ class GeneratorPool(Dataset[torch.Tensor]):
         classes: int | Sequence[int] | None = None,
         seed_start: int = 0,
         truncation_psi: float = 1.0,
-        noise_mode: Literal["const", "none"] = "const",
+        noise_mode: Literal["const", "none"] | None = None,
         batch_size: int = 16,
         device: str | torch.device | None = None,
         progress: bool = True,
@@ -382,7 +392,7 @@ class GeneratorPool(Dataset[torch.Tensor]):
                 "noise_mode='random' draws new noise on every call, so a pool's images could not be made again from "
                 "their seeds; use 'const' or 'none'"
             )
-        _check_sampling(truncation_psi, noise_mode)
+        check_sampling(G, truncation_psi, noise_mode)
         if isinstance(seed_start, bool) or not isinstance(seed_start, numbers.Integral):
             raise ValueError(f"seed_start must be an integer, got {seed_start!r}")
         if seed_start < 0 or seed_start + n - 1 > _MAX_SEED:
@@ -396,7 +406,7 @@ class GeneratorPool(Dataset[torch.Tensor]):
         indices = _class_indices(classes, n, G.c_dim)
 
         self.G = G if device is None else G.to(device)
-        self._device = next(self.G.parameters()).device
+        self._device = generator_device(self.G)
         self._class_list = indices
         self.seeds: np.ndarray = np.arange(n, dtype=np.int64) + int(seed_start)
         self.labels: np.ndarray | None = None if G.c_dim == 0 else np.array(indices, dtype=np.int64)
@@ -417,7 +427,7 @@ class GeneratorPool(Dataset[torch.Tensor]):
             self.G, [int(s) for s in self.seeds[begin:end]], self._class_list[begin:end], self._device
         )
         with torch.no_grad():
-            images = self.G(z, c, truncation_psi=self.truncation_psi, noise_mode=self.noise_mode, update_w_avg=False)
+            images = generate_images(self.G, z, c, self.truncation_psi, self.noise_mode)
         # The float32 steps and encode_pixels are those of synthesize, so the cached bytes are the bytes it writes.
         unit = (images[:, : self._channels].float() * 0.5 + 0.5).clamp(0, 1).permute(0, 2, 3, 1).cpu().numpy()
         encoded = np.stack([encode_pixels(image[:, :, 0] if image.shape[2] == 1 else image) for image in unit])
