@@ -15,6 +15,7 @@ from PIL import Image
 from medgan_aug.selftrain import (
     DatasetPool,
     FolderPool,
+    GeneratorPool,
     SelfTrainConfig,
     SelfTrainer,
     TrainSettings,
@@ -22,6 +23,7 @@ from medgan_aug.selftrain import (
     load_classifier,
     load_real_splits,
     predict,
+    train_classifier,
 )
 
 SIZE = 16
@@ -424,3 +426,111 @@ def test_a_test_set_of_one_class_is_refused_before_training(real_root: Path, poo
     benign_only = real.test.subset(np.flatnonzero(real.test_labels == 0))
     with pytest.raises(ValueError, match=r"real.test holds images of one class only \(benign\)"):
         trainer().run(dataclasses.replace(real, test=benign_only), FolderPool(pool_root, SIZE), progress=False)
+
+
+class TinyClassifier(torch.nn.Module):
+    """A classifier written by a user, not a timm model."""
+
+    def __init__(self, num_classes: int, num_channels: int) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(num_channels, 4, 3, padding=1)
+        self.head = torch.nn.Linear(4, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(torch.relu(self.conv(x)).mean(dim=(2, 3)))
+
+
+class Recorder:
+    """A model_factory and a train_fn that record their calls; train_fn delegates to train_classifier."""
+
+    def __init__(self) -> None:
+        self.built: list[tuple[int, int, torch.Tensor]] = []
+        self.trained: list[tuple[int, int]] = []
+
+    def make(self, num_classes: int, num_channels: int) -> torch.nn.Module:
+        model = TinyClassifier(num_classes, num_channels)
+        self.built.append((num_classes, num_channels, model.conv.weight.detach().clone()))
+        return model
+
+    def train(self, model, train, settings, *, val=None, progress=True):
+        self.trained.append((len(train), settings.seed))
+        return train_classifier(model, train, settings, val=val, progress=progress)
+
+
+def test_a_model_factory_and_train_fn_replace_timm(real_root: Path, pool_root: Path, tmp_path: Path) -> None:
+    real = load_real_splits(real_root, SIZE)
+    recorder = Recorder()
+    config = SelfTrainConfig(
+        positive_class="malignant",
+        threshold=0.6,
+        train=settings(epochs=12, lr=5e-2),
+        repeats=2,
+        bootstrap=200,
+        rounds=2,
+        patience=2,
+    )
+    runner = SelfTrainer(config, model_factory=recorder.make, train_fn=recorder.train)
+    result = runner.run(real, FolderPool(pool_root, SIZE), out_dir=tmp_path / "run", progress=False)
+
+    classifiers = sum(len(stage.runs) for stage in result.stages if stage.trained)
+    assert len(recorder.built) == len(recorder.trained) == classifiers
+    assert {(k, c) for k, c, _ in recorder.built} == {(2, 1)}
+    # Every stage starts seed s from the same weights; the two seeds start apart.
+    seed0 = [w for (_, _, w), (_, seed) in zip(recorder.built, recorder.trained, strict=True) if seed == 0]
+    seed1 = [w for (_, _, w), (_, seed) in zip(recorder.built, recorder.trained, strict=True) if seed == 1]
+    assert all(torch.equal(w, seed0[0]) for w in seed0) and all(torch.equal(w, seed1[0]) for w in seed1)
+    assert not torch.equal(seed0[0], seed1[0])
+    # Rounds train on real plus accepted images: more than the 24 real ones.
+    assert max(n for n, _ in recorder.trained) > 24 == min(n for n, _ in recorder.trained)
+    assert isinstance(result.model, TinyClassifier)
+
+    report = json.loads((tmp_path / "run" / "report.json").read_text())
+    assert report["config"]["model"] == "model_factory:Recorder.make"
+    assert report["config"]["train_fn"] == "Recorder.train"
+    with pytest.raises(ValueError, match=r"made by model_factory:Recorder.make: build it with that factory"):
+        load_classifier(tmp_path / "run" / "classifier.pt")
+    state = torch.load(tmp_path / "run" / "classifier.pt", weights_only=True)["state_dict"]
+    rebuilt = TinyClassifier(2, 1)
+    rebuilt.load_state_dict(state)
+    probs = predict(rebuilt.eval(), real.test, num_workers=0)
+    again = classification_report(real.test_labels, probs, NAMES, positive_class="malignant")
+    assert again.accuracy == result.selected_stage.runs[0].test.accuracy
+
+
+def test_bad_model_factory_and_train_fn(real_root: Path, pool_root: Path, tmp_path: Path) -> None:
+    with pytest.raises(TypeError, match="model_factory must be callable, got int"):
+        SelfTrainer(model_factory=3)
+    with pytest.raises(TypeError, match="train_fn must be callable, got str"):
+        SelfTrainer(train_fn="adam")
+    with pytest.raises(ValueError, match="with a model_factory, load weights in it"):
+        SelfTrainer(weights=tmp_path / "w.pt", model_factory=TinyClassifier)
+    real = load_real_splits(real_root, SIZE)
+    runner = SelfTrainer(
+        SelfTrainConfig(positive_class="malignant", train=settings(), repeats=1, rounds=1),
+        model_factory=lambda k, c: "not a module",
+    )
+    with pytest.raises(TypeError, match=r"model_factory must return a torch\.nn\.Module, got str"):
+        runner.run(real, FolderPool(pool_root, SIZE), progress=False)
+
+
+@pytest.mark.filterwarnings("ignore:FID from")
+def test_a_users_generator_and_classifier_go_through_generate_score_selftrain(real_root: Path, tmp_path: Path) -> None:
+    from medgan_aug.data import synthesize
+    from medgan_aug.metrics import FIDScorer
+    from tests.test_generator_like import LinearGenerator
+    from tests.test_metrics import METRICS_NO_ISC, TinyFeatures
+
+    G = LinearGenerator(resolution=SIZE).eval()
+    folder = synthesize(G, 20, tmp_path / "synthetic", progress=False)
+    scorer = FIDScorer(METRICS_NO_ISC, extractor=TinyFeatures(), kid_subset_size=8, device="cpu")
+    from_folder = scorer.score(real_root / "train", folder)
+    in_memory = scorer.score_generator(G, real_root / "train", 20, seed=0)
+    assert in_memory["fid"] == pytest.approx(from_folder["fid"], rel=1e-5)
+
+    real = load_real_splits(real_root, SIZE)
+    config = SelfTrainConfig(positive_class="malignant", train=settings(), repeats=2, bootstrap=200, rounds=1)
+    for pool in (FolderPool(folder, SIZE), GeneratorPool(G, 20, progress=False)):
+        result = SelfTrainer(config, model_factory=TinyClassifier).run(real, pool, progress=False)
+        assert result.data["pool"]["size"] == 20 and isinstance(result.model, TinyClassifier)
+        assert result.config["model"] == "model_factory:TinyClassifier"
+        assert result.verdict()

@@ -31,7 +31,7 @@ from .classifier import (
 from .comparison import MIN_CLASS_IMAGES, MIN_PATIENTS, VERDICTS, Comparison, compare_runs
 from .pool import DatasetPool, FolderPool, GeneratorPool
 from .report import ClassificationReport, classification_report, save_confusion_png
-from .result import CLASSIFIER_FORMAT, SeedRun, SelfTrainResult, Stage, load_classifier
+from .result import CLASSIFIER_FORMAT, CUSTOM_MODEL_PREFIX, SeedRun, SelfTrainResult, Stage, load_classifier
 from .splits import SPLIT_METHODS, LabelledSubset, RealSplits, class_fraction, load_real_splits, stratified_split
 from .statistics import (
     CONFUSION_METRICS,
@@ -44,11 +44,12 @@ from .statistics import (
     mcnemar_exact,
     paired_bootstrap,
 )
-from .trainer import MODES, MONITORS, SelfTrainConfig, SelfTrainer
+from .trainer import MODES, MONITORS, ModelFactory, SelfTrainConfig, SelfTrainer, TrainFunction
 
 __all__ = [
     "CLASSIFIER_FORMAT",
     "CONFUSION_METRICS",
+    "CUSTOM_MODEL_PREFIX",
     "MIN_CLASS_IMAGES",
     "MIN_PATIENTS",
     "MIN_RESAMPLES",
@@ -67,12 +68,14 @@ __all__ = [
     "GeneratorPool",
     "LabelledSubset",
     "McNemarResult",
+    "ModelFactory",
     "RealSplits",
     "SeedRun",
     "SelfTrainConfig",
     "SelfTrainResult",
     "SelfTrainer",
     "Stage",
+    "TrainFunction",
     "TrainSettings",
     "accept_pseudo_labels",
     "adapt_input_conv",

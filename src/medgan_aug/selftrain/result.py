@@ -20,10 +20,13 @@ from .classifier import create_classifier
 from .comparison import Comparison, compare_runs
 from .report import ClassificationReport, save_confusion_png
 
-__all__ = ["CLASSIFIER_FORMAT", "SeedRun", "SelfTrainResult", "Stage", "load_classifier"]
+__all__ = ["CLASSIFIER_FORMAT", "CUSTOM_MODEL_PREFIX", "SeedRun", "SelfTrainResult", "Stage", "load_classifier"]
 
 CLASSIFIER_FORMAT = "medgan-aug classifier"
 """The ``format`` entry of the classifier files :meth:`SelfTrainResult.save` writes."""
+
+CUSTOM_MODEL_PREFIX = "model_factory:"
+"""Starts the recorded ``model`` of a classifier a user's ``model_factory`` made (then its qualified name)."""
 
 _REPORT_FORMAT = "medgan-aug selftrain report"
 _REPORT_VERSION = 2
@@ -492,6 +495,12 @@ def load_classifier(path: str | os.PathLike[str]) -> tuple[nn.Module, dict[str, 
         The timm classifier in eval mode on the CPU, and its metadata: ``model``, ``class_names``, ``in_chans``,
         ``image_size`` (the side its input images had), ``stage`` and ``seed`` (None in files from before
         seeds were recorded).
+
+    Raises
+    ------
+    ValueError
+        If the file is not a classifier file, or holds a classifier made by a ``model_factory``, which only
+        that factory can rebuild.
     """
     path = Path(path)
     if not path.is_file():
@@ -501,6 +510,11 @@ def load_classifier(path: str | os.PathLike[str]) -> tuple[nn.Module, dict[str, 
         raise ValueError(f"classifier file {path}: not a {CLASSIFIER_FORMAT} file written by SelfTrainResult.save")
     meta = {key: saved[key] for key in ("model", "class_names", "in_chans", "image_size", "stage")}
     meta["seed"] = saved.get("seed")
+    if str(meta["model"]).startswith(CUSTOM_MODEL_PREFIX):
+        raise ValueError(
+            f"classifier file {path} holds a classifier made by {meta['model']}: build it with that factory "
+            "(num_classes, in_chans from the file) and load torch.load(path)['state_dict'] into it"
+        )
     model = create_classifier(meta["model"], len(meta["class_names"]), int(meta["in_chans"]))
     model.load_state_dict(saved["state_dict"])
     return model.eval(), meta

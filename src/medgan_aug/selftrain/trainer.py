@@ -13,7 +13,7 @@ import copy
 import math
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -29,11 +29,11 @@ from .acceptance import accept_pseudo_labels
 from .classifier import TrainSettings, check_model_name, create_classifier, predict, train_classifier
 from .pool import DatasetPool, FolderPool, GeneratorPool
 from .report import ClassificationReport, classification_report
-from .result import CLASSIFIER_FORMAT, SeedRun, SelfTrainResult, Stage
+from .result import CLASSIFIER_FORMAT, CUSTOM_MODEL_PREFIX, SeedRun, SelfTrainResult, Stage
 from .splits import RealSplits
 from .statistics import MIN_RESAMPLES
 
-__all__ = ["MODES", "MONITORS", "SelfTrainConfig", "SelfTrainer"]
+__all__ = ["MODES", "MONITORS", "ModelFactory", "SelfTrainConfig", "SelfTrainer", "TrainFunction"]
 
 MODES: tuple[str, ...] = ("pseudo", "mix")
 """Accepted values of :attr:`SelfTrainConfig.mode`."""
@@ -42,6 +42,14 @@ MONITORS: tuple[str, ...] = ("accuracy", "balanced_accuracy", "macro_f1")
 """Validation metrics that :attr:`SelfTrainConfig.monitor` may select runs by."""
 
 Pool = FolderPool | DatasetPool | GeneratorPool
+
+ModelFactory = Callable[[int, int], nn.Module]
+"""``model_factory(num_classes, num_channels)``: a fresh classifier mapping ``[B, C, H, W]`` images in [-1, 1] to
+``[B, num_classes]`` logits."""
+
+TrainFunction = Callable[..., list[dict[str, float]]]
+"""``train_fn(model, train, settings, *, val, progress)``: trains ``model`` in place, as
+:func:`~medgan_aug.selftrain.train_classifier` does, and returns per-epoch rows (possibly none)."""
 
 
 def _is_number(value: Any) -> bool:
@@ -218,6 +226,13 @@ class SelfTrainer:
     ----------
     config : SelfTrainConfig, optional
         The settings; keyword arguments override its fields (``SelfTrainer(model="resnet18", rounds=3)``).
+    model_factory : callable, optional
+        ``model_factory(num_classes, num_channels)`` returns a fresh classifier of your own
+        (:data:`ModelFactory`), called under the same seed for every stage, instead of the timm ``model`` of the
+        config (which is then not used; ``weights`` must be None: load your weights in the factory).
+    train_fn : callable, optional
+        Trains each classifier instead of :func:`~medgan_aug.selftrain.train_classifier`, with the same arguments
+        (:data:`TrainFunction`); ``settings`` is the config's ``train`` with the run's seed.
     **overrides
         Fields of :class:`SelfTrainConfig`.
 
@@ -232,14 +247,28 @@ class SelfTrainer:
     >>> print(result.verdict())  # doctest: +SKIP
     """
 
-    def __init__(self, config: SelfTrainConfig | None = None, **overrides: Any) -> None:
+    def __init__(
+        self,
+        config: SelfTrainConfig | None = None,
+        *,
+        model_factory: ModelFactory | None = None,
+        train_fn: TrainFunction | None = None,
+        **overrides: Any,
+    ) -> None:
         if config is None:
             config = SelfTrainConfig(**overrides)
         elif not isinstance(config, SelfTrainConfig):
             raise TypeError(f"config must be a SelfTrainConfig, got {type(config).__name__}")
         elif overrides:
             config = replace(config, **overrides)
+        for value, name in ((model_factory, "model_factory"), (train_fn, "train_fn")):
+            if value is not None and not callable(value):
+                raise TypeError(f"{name} must be callable, got {type(value).__name__}")
+        if model_factory is not None and config.weights is not None:
+            raise ValueError("weights applies to the config's timm model; with a model_factory, load weights in it")
         self.config = config
+        self.model_factory = model_factory
+        self.train_fn = train_fn
 
     # --- checks ---------------------------------------------------------------------------------
 
@@ -297,6 +326,15 @@ class SelfTrainer:
                     f"has classes {names}"
                 )
 
+    def _describe_config(self) -> dict[str, Any]:
+        """The config as the report records it: a model_factory or train_fn replaces the timm name."""
+        described = self.config.to_dict()
+        if self.model_factory is not None:
+            described["model"] = f"{CUSTOM_MODEL_PREFIX}{_callable_name(self.model_factory)}"
+        if self.train_fn is not None:
+            described["train_fn"] = _callable_name(self.train_fn)
+        return described
+
     # --- one stage -----------------------------------------------------------------------------
 
     def _predict(self, model: nn.Module, data: Dataset, workers_limit: int | None = None) -> np.ndarray:
@@ -327,9 +365,15 @@ class SelfTrainer:
             if quiet:  # create_classifier's warnings about the weights were shown for the first classifier already
                 warnings.simplefilter("ignore", UserWarning)
             torch.manual_seed(settings.seed)
-            model = create_classifier(cfg.model, len(real.class_names), real.num_channels, weights=cfg.weights)
-        history = train_classifier(model, train_set, settings, val=real.val, progress=progress)
-        return model, history
+            if self.model_factory is None:
+                model = create_classifier(cfg.model, len(real.class_names), real.num_channels, weights=cfg.weights)
+            else:
+                model = self.model_factory(len(real.class_names), real.num_channels)
+                if not isinstance(model, nn.Module):
+                    raise TypeError(f"model_factory must return a torch.nn.Module, got {type(model).__name__}")
+        train = train_classifier if self.train_fn is None else self.train_fn
+        history = train(model, train_set, settings, val=real.val, progress=progress)
+        return model, list(history or [])
 
     def _stage(
         self,
@@ -437,7 +481,7 @@ class SelfTrainer:
             class_names=tuple(real.class_names),
             positive_class=cfg.positive_class,
             monitor=cfg.monitor,
-            config=cfg.to_dict(),
+            config=self._describe_config(),
             data={
                 "real": _describe_real(real, used[0]),
                 "pool": {"size": len(pool), "kind": type(pool).__name__, "labelled": pool.labels is not None},
@@ -587,6 +631,10 @@ class SelfTrainer:
             ]
             self._add(result, stage, bar, out_dir, models)
         return f"trained every mix ratio ({', '.join(f'{r:g}' for r in cfg.mix_ratios)})"
+
+
+def _callable_name(function: Callable[..., Any]) -> str:
+    return getattr(function, "__qualname__", None) or type(function).__qualname__
 
 
 def _percent(fraction: float) -> str:
