@@ -12,7 +12,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "src"
-SOURCE_SUFFIXES = {".py", ".h", ".cpp", ".cu", ".cuh"}
+# ".typed": the PEP 561 marker py.typed.
+SOURCE_SUFFIXES = {".py", ".h", ".cpp", ".cu", ".cuh", ".typed"}
 # What a source distribution carries besides the package: enough to run the tests and build the docs.
 SDIST_EXTRAS = ("README.md", "LICENSE", "CHANGELOG.md", "pyproject.toml", "tests", "docs", "examples", "benchmarks")
 

@@ -245,7 +245,7 @@ def _prepare(args: argparse.Namespace) -> int:
 
     from .data import prepare_images
     from .data.images import IMAGE_EXTENSIONS
-    from .data.prepare import _is_dicom
+    from .data.prepare import is_dicom
 
     def scan(folder: Path) -> list[Path]:
         # Hidden files and folders are skipped as ImageFolderDataset does; DICOM files often have no extension,
@@ -258,7 +258,7 @@ def _prepare(args: argparse.Namespace) -> int:
                 suffix = path.suffix.lower()
                 if name.startswith(".") or name == "DICOMDIR":
                     continue
-                if suffix in (*IMAGE_EXTENSIONS, ".dcm") or (not suffix and _is_dicom(path)):
+                if suffix in (*IMAGE_EXTENSIONS, ".dcm") or (not suffix and is_dicom(path)):
                     found.append(path)
         return sorted(found)
 

@@ -16,7 +16,7 @@ from typing import Any, Literal
 import numpy as np
 from PIL import Image
 
-__all__ = ["SPLITS", "DatasetWriter", "read_manifest", "split_by_patient"]
+__all__ = ["SPLITS", "DatasetWriter", "check_fractions", "read_manifest", "split_by_patient", "split_counts"]
 
 SPLITS: tuple[str, str, str] = ("train", "val", "test")
 """The split names, in the order of the ``fractions`` of :func:`split_by_patient`."""
@@ -59,7 +59,19 @@ def _mask_column(index: int, name: str) -> str:
 _PNG_COMPRESS_LEVEL = 3
 
 
-def _check_fractions(fractions: Iterable[float]) -> tuple[float, ...]:
+def check_fractions(fractions: Iterable[float]) -> tuple[float, ...]:
+    """Check train / val / test fractions: three finite numbers >= 0 that sum to 1.
+
+    Parameters
+    ----------
+    fractions : iterable of float
+        ``(train, val, test)``.
+
+    Returns
+    -------
+    tuple of float
+        The fractions as floats; a ValueError names what is wrong otherwise.
+    """
     try:
         values = tuple(float(f) for f in fractions)
     except (TypeError, ValueError) as error:
@@ -73,8 +85,21 @@ def _check_fractions(fractions: Iterable[float]) -> tuple[float, ...]:
     return values
 
 
-def _split_counts(fractions: tuple[float, ...], n: int) -> list[int]:
-    """Patients per split: largest-remainder rounding of ``fractions * n``, then one for each non-zero fraction."""
+def split_counts(fractions: tuple[float, ...], n: int) -> list[int]:
+    """Patients per split: largest-remainder rounding of ``fractions * n``, then one for each non-zero fraction.
+
+    Parameters
+    ----------
+    fractions : tuple of float
+        Checked fractions (see :func:`check_fractions`).
+    n : int
+        Patients to share out, at least the number of non-zero fractions.
+
+    Returns
+    -------
+    list of int
+        Patients per split, summing to ``n``.
+    """
     total = sum(fractions)
     quotas = [f / total * n for f in fractions]
     counts = [math.floor(q) for q in quotas]
@@ -118,7 +143,7 @@ def split_by_patient(
     ValueError
         If the fractions are invalid or there are fewer distinct patients than non-zero fractions.
     """
-    shares = _check_fractions(fractions)
+    shares = check_fractions(fractions)
     ids = set()
     for pid in patient_ids:
         if not isinstance(pid, str):
@@ -133,7 +158,7 @@ def split_by_patient(
     shuffled = [ordered[i] for i in np.random.default_rng(seed).permutation(len(ordered))]
     assignment: dict[str, str] = {}
     start = 0
-    for name, count in zip(SPLITS, _split_counts(shares, len(ordered)), strict=True):
+    for name, count in zip(SPLITS, split_counts(shares, len(ordered)), strict=True):
         assignment.update((pid, name) for pid in shuffled[start : start + count])
         start += count
     return assignment

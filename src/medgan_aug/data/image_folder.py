@@ -14,7 +14,7 @@ from torch.utils.data import Dataset
 
 from .images import IMAGE_EXTENSIONS, RESIZE_MODES, ResizeMode, image_channels, load_image, resize_square
 
-__all__ = ["LABEL_SOURCES", "ImageFolderDataset", "LabelSource"]
+__all__ = ["LABEL_SOURCES", "ImageFolderDataset", "LabelSource", "find_images"]
 
 LABEL_SOURCES: tuple[str | None, ...] = ("auto", "folders", "json", None)
 """Accepted values of ``ImageFolderDataset(labels=...)``."""
@@ -25,8 +25,19 @@ _JSON_NAME = "dataset.json"
 _MAX_LISTED = 10
 
 
-def _find_images(root: Path) -> list[str]:
-    """Relative POSIX paths of the images under ``root``, sorted; hidden files and folders are skipped."""
+def find_images(root: Path) -> list[str]:
+    """Relative POSIX paths of the images under ``root``, sorted; hidden files and folders are skipped.
+
+    Parameters
+    ----------
+    root : pathlib.Path
+        The folder to search, following symbolic links (each real folder once).
+
+    Returns
+    -------
+    list of str
+        Paths relative to ``root`` of the files with an image extension.
+    """
     found: list[str] = []
     visited: set[str] = set()
     # followlinks: datasets are often assembled from symlinked folders; ``visited`` stops symlink cycles.
@@ -203,7 +214,7 @@ class ImageFolderDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
             raise FileNotFoundError(f"dataset folder {root} does not exist")
         if not root.is_dir():
             raise FileNotFoundError(f"dataset folder {root} is not a directory")
-        relpaths = _find_images(root)
+        relpaths = find_images(root)
         if not relpaths:
             raise ValueError(
                 f"no images found under {root} (searched recursively for {', '.join(IMAGE_EXTENSIONS)}, any case)"

@@ -16,9 +16,9 @@ from typing import Any, Literal
 import numpy as np
 
 from .._files import atomic_write
-from .image_folder import _find_images
+from .image_folder import find_images
 
-__all__ = ["CLASS_BALANCES", "MixReport", "mix_datasets", "read_index"]
+__all__ = ["CLASS_BALANCES", "MixReport", "match_classes", "mix_datasets", "read_index"]
 
 CLASS_BALANCES: tuple[str, str] = ("keep", "equal")
 """The ``class_balance`` choices of :func:`mix_datasets`."""
@@ -106,7 +106,7 @@ def _images_by_class(root: str | os.PathLike[str], what: str) -> dict[str, list[
         raise FileNotFoundError(f"{what} image folder {str(root)!r} is not a directory")
     by_class: dict[str, list[Path]] = {}
     loose = []
-    for relpath in _find_images(root):
+    for relpath in find_images(root):
         label, slash, _ = relpath.partition("/")
         if not slash:
             loose.append(relpath)
@@ -122,12 +122,26 @@ def _images_by_class(root: str | os.PathLike[str], what: str) -> dict[str, list[
     return dict(sorted(by_class.items()))
 
 
-def _match_classes(real: list[str], synthetic: dict[str, list[Path]], where: Path) -> dict[str, list[Path]]:
+def match_classes(real: list[str], synthetic: dict[str, list[Path]], where: Path) -> dict[str, list[Path]]:
     """Synthetic images keyed by real class name.
 
     A synthetic folder counts as the real class of the same name, else ``class<K>`` as the K-th real class in
     sorted order (the class index a conditional generator trained on the real folder uses), else an
     unconditional set's ``images`` as the only real class.
+
+    Parameters
+    ----------
+    real : list of str
+        The real class names, sorted.
+    synthetic : dict of str to list of pathlib.Path
+        The synthetic images by folder name.
+    where : pathlib.Path
+        The synthetic set's folder, for the error messages.
+
+    Returns
+    -------
+    dict of str to list of pathlib.Path
+        The images by real class name; a ValueError when a folder matches no real class or two folders one.
     """
     matched: dict[str, list[Path]] = {}
     origin: dict[str, str] = {}
@@ -270,7 +284,7 @@ def mix_datasets(
         raise ValueError(f"real and synthetic are the same folder: {real_root}")
     real_images = _images_by_class(real_root, "real")
     classes = list(real_images)
-    synthetic_images = _match_classes(classes, _images_by_class(synthetic_root, "synthetic"), synthetic_root)
+    synthetic_images = match_classes(classes, _images_by_class(synthetic_root, "synthetic"), synthetic_root)
     available = [(len(real_images[name]), len(synthetic_images.get(name, []))) for name in classes]
 
     if class_balance == "keep":

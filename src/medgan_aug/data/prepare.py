@@ -15,7 +15,7 @@ from .dataset_writer import DatasetWriter, split_by_patient
 from .images import RESIZE_MODES, ResizeMode, _channels_of, _decode, _open, resize_square
 from .intensity import IntensityWindow, encode_pixels
 
-__all__ = ["prepare_images", "read_image_raw"]
+__all__ = ["is_dicom", "prepare_images", "read_image_raw"]
 
 _PILLOW_16BIT = frozenset({"I;16", "I;16L", "I;16B", "I"})
 _DICOM_INSTALL = 'pip install "medgan-aug[dicom]"'
@@ -27,8 +27,18 @@ class _Raw(NamedTuple):
     full_range: IntensityWindow  # every value the file's pixel format can hold
 
 
-def _is_dicom(path: Path) -> bool:
-    """Whether the file carries the DICOM Part 10 signature ('DICM' after a 128-byte preamble)."""
+def is_dicom(path: Path) -> bool:
+    """Whether the file carries the DICOM Part 10 signature ('DICM' after a 128-byte preamble).
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The file to look at (only its first 132 bytes are read).
+
+    Returns
+    -------
+    bool
+    """
     with open(path, "rb") as f:
         head = f.read(132)
     return head[128:132] == b"DICM"
@@ -136,7 +146,7 @@ def _read(path: Path) -> _Raw:
     try:
         image = _open(path)
     except ValueError:
-        if _is_dicom(path):
+        if is_dicom(path):
             return _read_dicom(path)
         raise
     with image:

@@ -27,8 +27,9 @@ import numpy as np
 import torch
 
 from .._files import atomic_write
+from ..formats import CHECKPOINT_FORMAT, SEED_REGISTRY_FORMAT, TRAINING_FORMAT
 from ..nets.architectures import ARCHITECTURES, Generator
-from ..nets.checkpoint import CHECKPOINT_FORMAT, load_network
+from ..nets.checkpoint import load_network
 from ..nets.errors import CheckpointError
 from ..nets.generator_like import (
     GeneratorLike,
@@ -39,18 +40,24 @@ from ..nets.generator_like import (
     is_native_generator,
 )
 from ..nets.stylegan2_ada import load_stylegan2_ada
-from ..train.trainer import TRAINING_FORMAT
 from .dataset_writer import DatasetWriter
 from .intensity import encode_pixels
 
-__all__ = ["SEED_REGISTRY", "checkpoint_hash", "generator_inputs", "load_generator", "synthesize"]
+__all__ = [
+    "MAX_SEED",
+    "SEED_REGISTRY",
+    "checkpoint_hash",
+    "class_indices",
+    "generator_inputs",
+    "load_generator",
+    "synthesize",
+]
 
 SEED_REGISTRY = ".medgan-aug-seeds.json"
 """Name of the seed registry file kept in the parent of the folders :func:`synthesize` writes."""
 
-_REGISTRY_FORMAT = "medgan-aug.seeds"
-# The largest seed numpy's RandomState accepts.
-_MAX_SEED = 2**32 - 1
+MAX_SEED = 2**32 - 1
+"""The largest seed: numpy's ``RandomState`` takes seeds in [0, 2**32 - 1]."""
 # Class folder of an unconditional generator's pairs (images/generated/, masks/generated/).
 _PAIRS_FOLDER = "generated"
 
@@ -183,7 +190,7 @@ def _read_registry(path: Path) -> dict[str, dict[str, list[list[int]]]]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         folders = data["folders"]
-        if data.get("format") != _REGISTRY_FORMAT or not isinstance(folders, dict):
+        if data.get("format") != SEED_REGISTRY_FORMAT or not isinstance(folders, dict):
             raise ValueError("not a seed registry")
         return {
             str(folder): {str(key): [[int(s), int(e)] for s, e in ranges] for key, ranges in used.items()}
@@ -197,7 +204,7 @@ def _read_registry(path: Path) -> dict[str, dict[str, list[list[int]]]]:
 def _write_registry(path: Path, folders: dict[str, dict[str, list[list[int]]]]) -> None:
     # One line per folder keeps the file readable (and diffable) when a folder holds many ranges.
     lines = [f"  {json.dumps(name)}: {json.dumps(used, sort_keys=True)}" for name, used in sorted(folders.items())]
-    head = f'{{"format": {json.dumps(_REGISTRY_FORMAT)}, "version": 1, "folders": {{'
+    head = f'{{"format": {json.dumps(SEED_REGISTRY_FORMAT)}, "version": 1, "folders": {{'
     text = head + ("\n" + ",\n".join(lines) + "\n" if lines else "") + "}}\n"
     atomic_write(path, lambda f: f.write(text.encode("utf-8")))
 
@@ -221,7 +228,7 @@ def _check_seeds(seeds: Sequence[int] | None, n: int) -> list[int] | None:
     if len(values) != n:
         raise ValueError(f"seeds gives {len(values)} seeds for n={n} images")
     for seed in values:
-        if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed <= _MAX_SEED:
+        if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed <= MAX_SEED:
             raise ValueError(f"seeds must be integers in [0, 2**32 - 1], got {seed!r}")
     values = [int(seed) for seed in values]
     if len(set(values)) != n:
@@ -239,7 +246,7 @@ def _choose_seeds(
     }
     if seeds is None:
         start = max((stop for ranges in siblings.values() for _, stop in ranges), default=0)
-        if start + n - 1 > _MAX_SEED:
+        if start + n - 1 > MAX_SEED:
             raise ValueError(f"no {n} free seeds left after {start} for this checkpoint in {registry}")
         return list(range(start, start + n)), registry
     if not allow_reuse:
@@ -258,7 +265,26 @@ def _choose_seeds(
 # --- generation --------------------------------------------------------------------------------
 
 
-def _class_indices(classes: int | Sequence[int] | None, n: int, c_dim: int) -> list[int | None]:
+def class_indices(classes: int | Sequence[int] | None, n: int, c_dim: int) -> list[int | None]:
+    """The class index of each of ``n`` images, spread as :func:`synthesize` spreads them.
+
+    Parameters
+    ----------
+    classes : int, sequence of int or None
+        One class for all images, or several among which the images are spread evenly in the order given
+        (``n // len(classes)`` each, one more for each of the first ``n % len(classes)``); None for an
+        unconditional generator.
+    n : int
+        Number of images.
+    c_dim : int
+        The generator's number of classes (0: unconditional).
+
+    Returns
+    -------
+    list of int or None
+        ``n`` class indices, or ``n`` Nones for an unconditional generator; a ValueError for classes out of range,
+        repeated, missing for a conditional generator or given for an unconditional one.
+    """
     if classes is None:
         if c_dim > 0:
             raise ValueError(f"the generator is conditional (c_dim={c_dim}): pass classes (a class index or a list)")
@@ -422,7 +448,7 @@ def synthesize(
     masks = getattr(G, "mask_channels", 0)
     if bits == 16 and (rgb or channels == 3):
         raise ValueError("bits=16 needs grayscale output: PNG colour images are written with 8 bits (bits=8)")
-    labels = _class_indices(classes, n, G.c_dim)
+    labels = class_indices(classes, n, G.c_dim)
     key = "" if checkpoint is None else checkpoint_hash(checkpoint)
 
     out = Path(out_dir).absolute()

@@ -15,7 +15,7 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from ..data.dataset_writer import paired_images_folder
-from ..data.image_folder import _find_images
+from ..data.image_folder import find_images
 from ..data.images import IMAGE_EXTENSIONS, load_image
 
 __all__ = ["VALUE_RANGES", "ImageSet", "ImageSetSource", "check_value_range", "float_to_uint8", "to_uint8_rgb"]
@@ -255,7 +255,7 @@ class ImageSet(Dataset[torch.Tensor]):
             raise FileNotFoundError(f"image folder {folder} does not exist")
         if not folder.is_dir():
             raise FileNotFoundError(f"image folder {folder} is not a directory")
-        paths = [folder / p for p in _find_images(folder)]
+        paths = [folder / p for p in find_images(folder)]
         if not paths:
             raise ValueError(
                 f"no images found under {folder} (searched recursively for {', '.join(IMAGE_EXTENSIONS)}, any case)"

@@ -39,7 +39,7 @@ from torch_fidelity.utils import (
 )
 
 from ..data.image_folder import ImageFolderDataset
-from ..data.synthetic import _MAX_SEED, _class_indices, generator_inputs
+from ..data.synthetic import MAX_SEED, class_indices, generator_inputs
 from ..nets.generator_like import (
     GeneratorLike,
     check_sampling,
@@ -667,13 +667,13 @@ class FIDScorer:
         channels = _image_channels(G)
         check_sampling(G, truncation_psi, noise_mode)
         seed = _positive_int(seed, "seed", 0)
-        if seed + n - 1 > _MAX_SEED:
+        if seed + n - 1 > MAX_SEED:
             raise ValueError(f"seeds {seed} to {seed + n - 1} exceed 2**32 - 1, the largest seed numpy accepts")
         batch = self.batch_size if batch_size is None else _positive_int(batch_size, "batch_size")
         if classes is None and G.c_dim > 0:
             labels: list[int | None] = [int(k) for k in np.random.default_rng(seed).integers(G.c_dim, size=n)]
         else:
-            labels = _class_indices(classes, n, G.c_dim)
+            labels = class_indices(classes, n, G.c_dim)
         device = generator_device(G)
         images = torch.empty(n, channels, G.img_resolution, G.img_resolution, dtype=torch.uint8)
         with torch.no_grad():

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from .._files import atomic_write
+from ..formats import CHECKPOINT_FORMAT
 from .errors import CheckpointError, StateDictMismatchError
 
 __all__ = [
@@ -32,7 +33,6 @@ __all__ = [
     "load_network",
 ]
 
-CHECKPOINT_FORMAT = "medgan-aug.network"
 CHECKPOINT_VERSION = 1
 
 # ToRGB maps features to colours along dim 0, FromRGB reads colours along dim 1.

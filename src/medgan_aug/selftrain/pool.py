@@ -23,11 +23,11 @@ from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
 from ..data.dataset_writer import paired_images_folder
-from ..data.image_folder import ImageFolderDataset, _find_images
+from ..data.image_folder import ImageFolderDataset, find_images
 from ..data.images import ResizeMode
 from ..data.intensity import encode_pixels
-from ..data.mixing import _match_classes
-from ..data.synthetic import _MAX_SEED, _class_indices, generator_inputs
+from ..data.mixing import match_classes
+from ..data.synthetic import MAX_SEED, class_indices, generator_inputs
 from ..nets.generator_like import (
     GeneratorLike,
     check_sampling,
@@ -147,7 +147,7 @@ class FolderPool(Dataset[torch.Tensor]):
         if not folder.is_dir():
             raise FileNotFoundError(f"synthetic pool folder {folder} does not exist or is not a directory")
         folder = paired_images_folder(folder)
-        if not _find_images(folder):
+        if not find_images(folder):
             raise ValueError(f"synthetic pool folder {folder} is empty: no PNG or JPEG images under it")
         names = _check_class_names(class_names)
         self._dataset = ImageFolderDataset(folder, resolution, labels=None, resize=resize)
@@ -172,7 +172,7 @@ class FolderPool(Dataset[torch.Tensor]):
         index = {name: k for k, name in enumerate(names)}
         label_of = {
             path: index[name]
-            for name, paths in _match_classes(list(names), by_folder, self.root).items()
+            for name, paths in match_classes(list(names), by_folder, self.root).items()
             for path in paths
         }
         return np.array([label_of[path] for path in self._dataset.paths], dtype=np.int64)
@@ -395,7 +395,7 @@ class GeneratorPool(Dataset[torch.Tensor]):
         check_sampling(G, truncation_psi, noise_mode)
         if isinstance(seed_start, bool) or not isinstance(seed_start, numbers.Integral):
             raise ValueError(f"seed_start must be an integer, got {seed_start!r}")
-        if seed_start < 0 or seed_start + n - 1 > _MAX_SEED:
+        if seed_start < 0 or seed_start + n - 1 > MAX_SEED:
             raise ValueError(
                 f"seeds seed_start={seed_start} to {seed_start + n - 1} (n={n}) must lie in [0, 2**32 - 1]"
             )
@@ -403,7 +403,7 @@ class GeneratorPool(Dataset[torch.Tensor]):
         self.num_channels: int = _check_num_channels(num_channels, channels, "the generator makes")
         if G.c_dim > 0 and classes is None:
             classes = range(G.c_dim)
-        indices = _class_indices(classes, n, G.c_dim)
+        indices = class_indices(classes, n, G.c_dim)
 
         self.G = G if device is None else G.to(device)
         self._device = generator_device(self.G)

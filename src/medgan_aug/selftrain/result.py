@@ -15,20 +15,17 @@ import torch
 from torch import nn
 
 from .._files import atomic_write
-from ..train.reports import plot_curves
+from ..formats import CLASSIFIER_FORMAT, REPORT_FORMAT
+from ..plots import plot_curves
 from .classifier import create_classifier
 from .comparison import Comparison, compare_runs
 from .report import ClassificationReport, save_confusion_png
 
 __all__ = ["CLASSIFIER_FORMAT", "CUSTOM_MODEL_PREFIX", "SeedRun", "SelfTrainResult", "Stage", "load_classifier"]
 
-CLASSIFIER_FORMAT = "medgan-aug classifier"
-"""The ``format`` entry of the classifier files :meth:`SelfTrainResult.save` writes."""
-
 CUSTOM_MODEL_PREFIX = "model_factory:"
 """Starts the recorded ``model`` of a classifier a user's ``model_factory`` made (then its qualified name)."""
 
-_REPORT_FORMAT = "medgan-aug selftrain report"
 _REPORT_VERSION = 2
 
 
@@ -291,7 +288,7 @@ class SelfTrainResult:
         """Return the whole result as JSON-serialisable built-in types (the model is left out)."""
         comparison = self.comparison()
         return {
-            "format": _REPORT_FORMAT,
+            "format": REPORT_FORMAT,
             "version": _REPORT_VERSION,
             "class_names": list(self.class_names),
             "positive_class": self.positive_class,

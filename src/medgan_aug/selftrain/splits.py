@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from ..data.dataset_writer import SPLITS, _check_fractions, _split_counts, read_manifest
+from ..data.dataset_writer import SPLITS, check_fractions, read_manifest, split_counts
 from ..data.image_folder import ImageFolderDataset
 from ..data.images import ResizeMode
 
@@ -112,7 +112,7 @@ def stratified_split(
         non-zero fractions; with groups, when some split with a non-zero fraction would get no group.
     """
     classes = _check_labels(labels)
-    shares = _check_fractions(fractions)
+    shares = check_fractions(fractions)
     nonzero = [s for s, share in enumerate(shares) if share > 0]
     rng = np.random.default_rng(seed)
 
@@ -129,7 +129,7 @@ def stratified_split(
     for stratum in np.unique(strata):
         members = np.flatnonzero(strata == stratum)
         if len(members) >= len(nonzero):
-            counts = _split_counts(shares, len(members))
+            counts = split_counts(shares, len(members))
         elif groups is None:
             raise ValueError(
                 f"class {stratum} has {len(members)} item(s), fewer than the {len(nonzero)} splits with non-zero "
@@ -486,7 +486,7 @@ def load_real_splits(
         For invalid fractions or resolution, ambiguous arguments, or val/test folders whose class names or
         channel counts differ from the training folder's.
     """
-    shares = _check_fractions(fractions)
+    shares = check_fractions(fractions)
     root_path = Path(root).absolute()
     if not root_path.is_dir():
         problem = "does not exist" if not root_path.exists() else "is not a directory"

@@ -19,6 +19,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from .._files import atomic_write
 from ..augment import PRESETS, AdaController, AdaptiveAugment
+from ..formats import TRAINING_FORMAT
 from ..nets import ARCHITECTURES, StyleDiscriminator, atomic_save, load_stylegan2_ada
 from ..nets.errors import CheckpointError, StateDictMismatchError
 from .config import TrainConfig
@@ -31,7 +32,6 @@ from .tracking import MetricTracker
 __all__ = ["AUGMENT_MODES", "TRAINING_FORMAT", "GANTrainer", "TrainingDivergedError", "tf32_allowed"]
 
 AUGMENT_MODES = ("ada", "fixed", "noaug")
-TRAINING_FORMAT = "medgan-aug.training"
 
 
 # Per-tick sums of the loss statistics and their sample counts, by name.
