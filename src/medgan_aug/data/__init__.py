@@ -16,6 +16,7 @@ apart; :func:`mix_datasets` indexes real and synthetic images at a chosen ratio.
 folder beside mask folders, as ``DatasetWriter(masks=True)`` writes them), and :func:`split_masks` separates them.
 """
 
+from .conventions import class_index, one_hot, signed_to_unit, unit_to_signed
 from .dataset_writer import SPLITS, DatasetWriter, mask_folder, paired_images_folder, read_manifest, split_by_patient
 from .image_folder import LABEL_SOURCES, ImageFolderDataset, LabelSource
 from .images import IMAGE_EXTENSIONS, RESIZE_MODES, ResizeMode, image_channels, load_image, resize_square
@@ -41,7 +42,7 @@ from .prepare import prepare_images, read_image_raw
 from .synthetic import checkpoint_hash, load_generator, synthesize
 from .tiling import PAD_MODES, PadMode, Tile, tile_grid, tile_image
 from .volume import Volume, read_dicom_series, read_nrrd, read_volume, write_nrrd
-from .volume_slicer import INTERPOLATION_ORDERS, ORIENTATIONS, Orientation, SlicedPlane, VolumeSlicer
+from .volume_slicer import INTERPOLATION_ORDERS, ORIENTATIONS, Orientation, PlaneDataset, SlicedPlane, VolumeSlicer
 
 __all__ = [
     "ANATOMICAL_VIEWS",
@@ -65,6 +66,7 @@ __all__ = [
     "Orientation",
     "PadMode",
     "PairedImageFolderDataset",
+    "PlaneDataset",
     "PlaneStack",
     "ResizeMode",
     "SlicedPlane",
@@ -75,12 +77,14 @@ __all__ = [
     "VolumeSlicer",
     "anatomical_view_axes",
     "checkpoint_hash",
+    "class_index",
     "encode_pixels",
     "image_channels",
     "load_generator",
     "load_image",
     "mask_folder",
     "mix_datasets",
+    "one_hot",
     "orientation_code",
     "paired_images_folder",
     "parse_angles",
@@ -93,10 +97,12 @@ __all__ = [
     "read_nrrd",
     "read_volume",
     "resize_square",
+    "signed_to_unit",
     "split_by_patient",
     "split_masks",
     "synthesize",
     "tile_grid",
     "tile_image",
+    "unit_to_signed",
     "write_nrrd",
 ]

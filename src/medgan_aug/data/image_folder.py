@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import operator
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -164,6 +165,10 @@ class ImageFolderDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
     max_images : int, optional
         Keep only the first ``max_images`` images (after sorting), for quick runs. Classes and ``c_dim``
         are still determined from all images, so that conditional networks keep their shape.
+    transform : callable, optional
+        Applied to each item's image tensor (``[C, resolution, resolution]`` in [-1, 1]) before it is
+        returned, e.g. a classifier's augmentation; it must be picklable for DataLoader workers, and keep
+        the shape when the dataset trains a GAN. The label is not passed to it.
 
     Attributes
     ----------
@@ -196,7 +201,11 @@ class ImageFolderDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
         labels: LabelSource | None = "auto",
         mirror: bool = False,
         max_images: int | None = None,
+        transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
     ) -> None:
+        if transform is not None and not callable(transform):
+            raise TypeError(f"transform must be callable, got {type(transform).__name__}")
+        self.transform = transform
         # Any side works here; the networks check their own (StyleGAN2 needs powers of two, DCGAN presets 28 px).
         if isinstance(resolution, bool) or not isinstance(resolution, int) or resolution < 4:
             raise ValueError(f"resolution must be an integer >= 4, got {resolution!r}")
@@ -308,7 +317,15 @@ class ImageFolderDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
         return torch.from_numpy(self._labels[i].copy())
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Return item ``index`` as ``(image float32 [C, resolution, resolution] in [-1, 1], label [c_dim])``."""
+        """Return item ``index`` as ``(image float32 [C, resolution, resolution] in [-1, 1], label [c_dim])``.
+
+        With a ``transform``, the image is what it returns.
+        """
+        image, label = self._load(index)
+        return (image if self.transform is None else self.transform(image)), label
+
+    def _load(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Item ``index`` before the transform."""
         i, flipped = self._image_index(index)
         path = self.paths[i]
         image = torch.from_numpy(load_image(path))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -99,6 +99,11 @@ class PairedImageFolderDataset(ImageFolderDataset):
     (foreground). Construction reads the headers of images and masks and decodes every mask once, to check
     them and to record their foreground fractions; ``dataset[i]`` decodes image ``i`` and its masks.
 
+    Items are ``(float32 [C + M, resolution, resolution], label [c_dim])``: the image exactly as
+    :class:`ImageFolderDataset` gives it, then one channel per mask, -1 for background and +1 for foreground
+    (each mask is resized like the image as a 0/1 float image and thresholded at 0.5, so it stays binary and
+    aligned).
+
     Parameters
     ----------
     images : str or os.PathLike
@@ -116,6 +121,9 @@ class PairedImageFolderDataset(ImageFolderDataset):
         Append left-right flipped copies; the masks are flipped with their image.
     max_images : int, optional
         Keep only the first ``max_images`` images (after sorting).
+    transform : callable, optional
+        Applied to each item's image and mask channels together (``[C + M, resolution, resolution]``), so that
+        a geometric transform moves both alike.
 
     Attributes
     ----------
@@ -137,8 +145,11 @@ class PairedImageFolderDataset(ImageFolderDataset):
         labels: LabelSource | None = "auto",
         mirror: bool = False,
         max_images: int | None = None,
+        transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
     ) -> None:
-        super().__init__(images, resolution, resize=resize, labels=labels, mirror=mirror, max_images=max_images)
+        super().__init__(
+            images, resolution, resize=resize, labels=labels, mirror=mirror, max_images=max_images, transform=transform
+        )
         folders = [masks] if isinstance(masks, (str, os.PathLike)) else list(masks)
         if not folders:
             raise ValueError("masks must name at least one mask folder")
@@ -177,14 +188,14 @@ class PairedImageFolderDataset(ImageFolderDataset):
         """Shape ``(C + M, resolution, resolution)`` of the returned items (image, then mask channels)."""
         return (self.num_channels + self.mask_channels, self.resolution, self.resolution)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Return item ``index`` as ``(float32 [C + M, resolution, resolution], label [c_dim])``.
+    def _load(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Item ``index`` as ``(float32 [C + M, resolution, resolution], label [c_dim])``, before the transform.
 
         The first C channels are the image exactly as :class:`ImageFolderDataset` gives it; the M mask channels
         are -1 for background and +1 for foreground: each mask is resized like the image as a 0/1 float image
         and thresholded at 0.5 (values above it are foreground), so it stays binary and aligned.
         """
-        image, label = super().__getitem__(index)
+        image, label = super()._load(index)
         i, flipped = self._image_index(index)
         planes = []
         for path in self.mask_paths[i]:

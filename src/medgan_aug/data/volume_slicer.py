@@ -12,6 +12,7 @@ from typing import Literal
 
 import numpy as np
 import torch
+from torch.utils.data import Dataset
 
 from ..ops import sample_planes, spline_coefficients
 from .dataset_writer import DatasetWriter, split_by_patient
@@ -29,7 +30,7 @@ from .planes import (
 from .tiling import PAD_MODES, PadMode, tile_image
 from .volume import Volume, read_volume
 
-__all__ = ["INTERPOLATION_ORDERS", "ORIENTATIONS", "Orientation", "SlicedPlane", "VolumeSlicer"]
+__all__ = ["INTERPOLATION_ORDERS", "ORIENTATIONS", "Orientation", "PlaneDataset", "SlicedPlane", "VolumeSlicer"]
 
 INTERPOLATION_ORDERS: dict[str, int] = {"nearest": 0, "linear": 1, "cubic": 3}
 """Interpolation names and their B-spline orders."""
@@ -96,6 +97,65 @@ class SlicedPlane:
     orientation: str = ""
     normal: str = ""
     obliquity: float | None = None
+
+
+class PlaneDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
+    """Sliced planes held in memory, with integer class labels: what :meth:`VolumeSlicer.dataset` returns.
+
+    Item ``i`` is ``(image, label)``: ``planes[i].image`` as float32 ``[1, H, W]`` in [0, 1] (the slicer's range;
+    :func:`~medgan_aug.data.unit_to_signed` maps it to a generator's [-1, 1]) and the index of its label in
+    ``class_names`` as an int64 scalar, the form :func:`~medgan_aug.selftrain.train_classifier` takes.
+
+    Parameters
+    ----------
+    planes : sequence of SlicedPlane
+        The planes, in item order.
+    class_names : sequence of str, optional
+        The classes, in index order; default the planes' labels, sorted. Every plane's label must be one.
+    transform : callable, optional
+        Applied to each image tensor before it is returned (it must be picklable for DataLoader workers).
+
+    Attributes
+    ----------
+    planes : list of SlicedPlane
+        The planes with their metadata (view, angle, slice index, mask, ...).
+    class_names : list of str
+        The classes.
+    labels : numpy.ndarray
+        int64 ``[len(self)]`` class indices.
+    """
+
+    def __init__(
+        self,
+        planes: Sequence[SlicedPlane],
+        class_names: Sequence[str] | None = None,
+        transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    ) -> None:
+        self.planes = list(planes)
+        if not self.planes:
+            raise ValueError("planes is empty: the slicer kept no plane of these volumes")
+        if transform is not None and not callable(transform):
+            raise TypeError(f"transform must be callable, got {type(transform).__name__}")
+        found = sorted({plane.label for plane in self.planes})
+        self.class_names = found if class_names is None else [str(name) for name in class_names]
+        index = {name: k for k, name in enumerate(self.class_names)}
+        if len(index) != len(self.class_names):
+            raise ValueError(f"class_names must be distinct, got {self.class_names}")
+        unknown = [label for label in found if label not in index]
+        if unknown:
+            raise ValueError(f"planes have labels {unknown} that are not in class_names {self.class_names}")
+        self.labels = np.array([index[plane.label] for plane in self.planes], dtype=np.int64)
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.planes)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Return item ``index`` as ``(image float32 [1, H, W] in [0, 1], label int64 scalar)``."""
+        image = torch.from_numpy(np.ascontiguousarray(self.planes[index].image, dtype=np.float32))[None]
+        if self.transform is not None:
+            image = self.transform(image)
+        return image, torch.tensor(self.labels[index])
 
 
 @dataclass(frozen=True)
@@ -466,6 +526,46 @@ class VolumeSlicer:
                         )
                 if on_plane is not None:
                     on_plane()
+
+    def dataset(
+        self,
+        volumes: Sequence[str | os.PathLike[str] | Volume],
+        *,
+        masks: Sequence[str | os.PathLike[str] | Volume | None] | None = None,
+        class_names: Sequence[str] | None = None,
+        transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    ) -> PlaneDataset:
+        """Slice every volume into an in-memory dataset of planes with class labels, writing no files.
+
+        Parameters
+        ----------
+        volumes : sequence of path or Volume
+            NRRD files, DICOM series folders or loaded volumes, read one at a time.
+        masks : sequence, optional
+            A label volume (or None) per volume, for ``min_foreground`` and each plane's ``mask``.
+        class_names : sequence of str, optional
+            The classes in index order (default the labels found, sorted), e.g. to keep the indices of another
+            set whose planes lack a class.
+        transform : callable, optional
+            Applied to each image tensor as it is returned (see :class:`PlaneDataset`).
+
+        Returns
+        -------
+        PlaneDataset
+            The planes in the order :meth:`planes` yields them, volume after volume.
+        """
+        volumes = list(volumes)
+        if not volumes:
+            raise ValueError("volumes is empty: give at least one volume")
+        masks = [None] * len(volumes) if masks is None else list(masks)
+        if len(masks) != len(volumes):
+            raise ValueError(f"masks has {len(masks)} entries for {len(volumes)} volumes")
+        planes: list[SlicedPlane] = []
+        for item, mask_item in zip(volumes, masks, strict=True):
+            volume = item if isinstance(item, Volume) else read_volume(item)
+            mask = mask_item if mask_item is None or isinstance(mask_item, Volume) else read_volume(mask_item)
+            planes.extend(self.planes(volume, mask))
+        return PlaneDataset(planes, class_names, transform)
 
     def write(
         self,
