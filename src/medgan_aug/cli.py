@@ -108,6 +108,7 @@ def _train(args: argparse.Namespace) -> int:
             snapshot_ticks=args.snap,
             num_workers=args.workers,
             metrics=_metric_tracker(args),
+            callbacks=_train_callbacks(args),
         )
         checkpoint = trainer.train()
         if trainer.rank == 0:
@@ -119,6 +120,14 @@ def _train(args: argparse.Namespace) -> int:
     finally:
         if dist.is_available() and dist.is_initialized():
             dist.destroy_process_group()
+
+
+def _train_callbacks(args: argparse.Namespace) -> list:
+    from .train import TensorBoardCallback, tensorboard_available
+
+    # Like StyleGAN2-ADA: events are written whenever tensorboard is installed, unless --no-tensorboard.
+    wanted = tensorboard_available() if args.tensorboard is None else args.tensorboard
+    return [TensorBoardCallback()] if wanted else []
 
 
 def _metric_tracker(args: argparse.Namespace) -> object:
@@ -235,6 +244,13 @@ def _add_train_parser(commands: argparse._SubParsersAction) -> None:
         action="store_true",
         help="allow TF32 in CUDA float32 convolutions and matmuls: faster on Ampere+ GPUs, less reproducible "
         "(off by default, as in StyleGAN2-ADA)",
+    )
+    train.add_argument(
+        "--tensorboard",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="write TensorBoard events (scalars and sample grids) to OUTDIR/tensorboard; default: when the "
+        "tensorboard package is installed",
     )
     train.set_defaults(func=_train)
 

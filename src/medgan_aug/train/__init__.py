@@ -1,5 +1,6 @@
 """Training StyleGAN2 (or a DCGAN baseline) with adaptive discriminator augmentation on small datasets."""
 
+from .callbacks import TensorBoardCallback, TrainerCallback, tensorboard_available
 from .config import CONFIG_PRESETS, DCGAN_DEFAULTS, WGAN_GP_DEFAULTS, PresetSpec, TrainConfig, resolve_config
 from .ema import ema_beta, update_ema
 from .loss import ADVERSARIAL_LOSSES, PHASES, LossStats, StyleGAN2Loss, adversarial_terms
@@ -22,7 +23,9 @@ __all__ = [
     "MetricTracker",
     "PresetSpec",
     "StyleGAN2Loss",
+    "TensorBoardCallback",
     "TrainConfig",
+    "TrainerCallback",
     "TrainingDivergedError",
     "adversarial_terms",
     "append_stats",
@@ -31,6 +34,7 @@ __all__ = [
     "read_stats",
     "resolve_config",
     "save_image_grid",
+    "tensorboard_available",
     "tf32_allowed",
     "update_ema",
 ]

@@ -8,7 +8,7 @@ import json
 import math
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,7 @@ from ..augment import PRESETS, AdaController, AdaptiveAugment
 from ..formats import TRAINING_FORMAT
 from ..nets import ARCHITECTURES, StyleDiscriminator, atomic_save, load_stylegan2_ada
 from ..nets.errors import CheckpointError, StateDictMismatchError
+from .callbacks import TrainerCallback
 from .config import TrainConfig
 from .ema import ema_beta, update_ema
 from .loss import StyleGAN2Loss
@@ -141,6 +142,10 @@ class GANTrainer:
     metrics : MetricTracker, optional
         Score the EMA generator against the dataset every few ticks (the results join ``stats.jsonl`` and
         ``metrics.png``), keep the best one as ``best-network.pt`` and optionally stop early.
+    callbacks : sequence of TrainerCallback
+        Hooks called, in order and on rank 0, after every tick, sample grid and checkpoint and at the end
+        (:class:`~medgan_aug.train.TrainerCallback`; :class:`~medgan_aug.train.TensorBoardCallback` writes
+        TensorBoard events).
     """
 
     def __init__(
@@ -166,6 +171,7 @@ class GANTrainer:
         num_workers: int = 2,
         progress: bool = True,
         metrics: MetricTracker | None = None,
+        callbacks: Sequence[TrainerCallback] = (),
     ) -> None:
         if augment not in AUGMENT_MODES:
             raise ValueError(f"augment must be one of {', '.join(AUGMENT_MODES)}, got {augment!r}")
@@ -194,6 +200,10 @@ class GANTrainer:
         self.num_workers = num_workers
         self.progress = progress and self.rank == 0
         self.metrics = metrics
+        self.callbacks = list(callbacks)
+        for callback in self.callbacks:
+            if not isinstance(callback, TrainerCallback):
+                raise TypeError(f"callbacks must be TrainerCallback instances, got {type(callback).__name__}")
         self.rounds = config.batch // (config.batch_gpu * self.world)
         torch.manual_seed(seed * self.world + self.rank)
 
@@ -500,23 +510,37 @@ class GANTrainer:
                 done = self._evaluate(row) or done
             if self.rank == 0:
                 append_stats(self.outdir / "stats.jsonl", row)
+                for callback in self.callbacks:
+                    callback.on_tick(self, row)
                 if done or self.cur_tick % self.image_snapshot_ticks == 0:
                     fakes = self.outdir / f"fakes-{self.cur_nimg // 1000:06d}.png"
-                    save_image_grid(self._viewable(self._sample(grid_z, grid_c)), fakes, self._grid_columns)
+                    images = self._viewable(self._sample(grid_z, grid_c))
+                    save_image_grid(images, fakes, self._grid_columns)
+                    for callback in self.callbacks:
+                        callback.on_images(self, images, self.cur_nimg / 1000)
                 self._plot()
                 if self.progress:
                     print(f"\ntick {self.cur_tick}: {json.dumps(row)}", file=sys.stderr, flush=True)
             if done or self.cur_tick % self.snapshot_ticks == 0:
                 if self.rank == 0:
-                    last_checkpoint = self.save_checkpoint()
+                    last_checkpoint = self._snapshot()
                 if self.world > 1:
                     dist.barrier()
             self.cur_tick += 1
             tick_start_nimg, tick_start_time = self.cur_nimg, time.perf_counter()
             totals = {}
         if last_checkpoint is None and self.rank == 0:
-            last_checkpoint = self.save_checkpoint()
+            last_checkpoint = self._snapshot()
+        if self.rank == 0:
+            for callback in self.callbacks:
+                callback.on_end(self, last_checkpoint)
         return last_checkpoint or self.outdir
+
+    def _snapshot(self) -> Path:
+        path = self.save_checkpoint()
+        for callback in self.callbacks:
+            callback.on_snapshot(self, path)
+        return path
 
     # --- reports ------------------------------------------------------------------------------
 
