@@ -81,3 +81,17 @@ def test_command_line_tensorboard_flag(tmp_path: Path, capsys, flag) -> None:
     assert main(args + ([flag] if flag else [])) == 0
     events = list((tmp_path / "run").glob("tensorboard/events.out.tfevents.*"))
     assert bool(events) == (flag == "--tensorboard" or (flag is None and installed))
+
+
+def test_command_line_tensorboard_without_the_package(tmp_path: Path, capsys, monkeypatch) -> None:
+    from medgan_aug.cli import main
+    from medgan_aug.train import callbacks
+    from tests.test_trainer import write_folder
+
+    monkeypatch.setattr(callbacks, "tensorboard_available", lambda: False)
+    data = write_folder(tmp_path / "data")
+    args = ["train", "--data", str(data), "--outdir", str(tmp_path / "run"), "--resolution", "16", "--kimg", "0.004"]
+    assert main([*args, "--tensorboard"]) != 0
+    assert "--tensorboard needs the tensorboard package" in capsys.readouterr().err
+    with pytest.raises(ImportError, match=r"pip install 'medgan-aug\[tensorboard\]'"):
+        TensorBoardCallback()

@@ -122,12 +122,15 @@ def _train(args: argparse.Namespace) -> int:
             dist.destroy_process_group()
 
 
-def _train_callbacks(args: argparse.Namespace) -> list:
-    from .train import TensorBoardCallback, tensorboard_available
+def _train_callbacks(args: argparse.Namespace) -> list[object]:
+    from .train import callbacks
 
     # Like StyleGAN2-ADA: events are written whenever tensorboard is installed, unless --no-tensorboard.
-    wanted = tensorboard_available() if args.tensorboard is None else args.tensorboard
-    return [TensorBoardCallback()] if wanted else []
+    available = callbacks.tensorboard_available()
+    if args.tensorboard and not available:
+        raise ValueError("--tensorboard needs the tensorboard package: pip install 'medgan-aug[tensorboard]'")
+    wanted = available if args.tensorboard is None else args.tensorboard
+    return [callbacks.TensorBoardCallback()] if wanted else []
 
 
 def _metric_tracker(args: argparse.Namespace) -> object:

@@ -108,9 +108,8 @@ def check_sampling(G: Any, truncation_psi: float, noise_mode: str | None) -> Non
         One of :data:`NOISE_MODES` for this library's generators (None: ``"const"``); other generators take
         only None, since they are called as ``G(z, c)``.
     """
-    if isinstance(truncation_psi, bool) or not isinstance(truncation_psi, numbers.Real):
-        raise ValueError(f"truncation_psi must be a finite number, got {truncation_psi!r}")
-    if not math.isfinite(truncation_psi):
+    finite = not isinstance(truncation_psi, bool) and isinstance(truncation_psi, numbers.Real)
+    if not finite or not math.isfinite(truncation_psi):
         raise ValueError(f"truncation_psi must be a finite number, got {truncation_psi!r}")
     if noise_mode is not None and noise_mode not in NOISE_MODES:
         raise ValueError(f"noise_mode must be one of {NOISE_MODES} or None, got {noise_mode!r}")
