@@ -178,6 +178,25 @@ def _as_size(size: int | tuple[int, int]) -> tuple[int, int]:
     return pair  # type: ignore[return-value]
 
 
+def _volumes_with_masks(
+    volumes: Sequence[str | os.PathLike[str] | Volume],
+    masks: Sequence[str | os.PathLike[str] | Volume | None] | None,
+) -> tuple[list[str | os.PathLike[str] | Volume], list[str | os.PathLike[str] | Volume | None]]:
+    """The volumes and one mask entry (or None) per volume, checked."""
+    volumes = list(volumes)
+    if not volumes:
+        raise ValueError("volumes is empty: give at least one volume")
+    masks = [None] * len(volumes) if masks is None else list(masks)
+    if len(masks) != len(volumes):
+        raise ValueError(f"masks has {len(masks)} entries for {len(volumes)} volumes")
+    return volumes, masks
+
+
+def _loaded(item: str | os.PathLike[str] | Volume | None) -> Volume | None:
+    """A volume given as a path, read; a Volume or None as it is."""
+    return item if item is None or isinstance(item, Volume) else read_volume(item)
+
+
 def _volume_stem(source: str, position: int) -> str:
     if source == _IN_MEMORY:
         return f"volume{position:03d}"
@@ -554,17 +573,10 @@ class VolumeSlicer:
         PlaneDataset
             The planes in the order :meth:`planes` yields them, volume after volume.
         """
-        volumes = list(volumes)
-        if not volumes:
-            raise ValueError("volumes is empty: give at least one volume")
-        masks = [None] * len(volumes) if masks is None else list(masks)
-        if len(masks) != len(volumes):
-            raise ValueError(f"masks has {len(masks)} entries for {len(volumes)} volumes")
+        volumes, masks = _volumes_with_masks(volumes, masks)
         planes: list[SlicedPlane] = []
         for item, mask_item in zip(volumes, masks, strict=True):
-            volume = item if isinstance(item, Volume) else read_volume(item)
-            mask = mask_item if mask_item is None or isinstance(mask_item, Volume) else read_volume(mask_item)
-            planes.extend(self.planes(volume, mask))
+            planes.extend(self.planes(_loaded(item), _loaded(mask_item)))
         return PlaneDataset(planes, class_names, transform)
 
     def write(
@@ -624,12 +636,7 @@ class VolumeSlicer:
         """
         from tqdm.auto import tqdm
 
-        volumes = list(volumes)
-        if not volumes:
-            raise ValueError("volumes is empty: give at least one volume")
-        masks = [None] * len(volumes) if masks is None else list(masks)
-        if len(masks) != len(volumes):
-            raise ValueError(f"masks has {len(masks)} entries for {len(volumes)} volumes")
+        volumes, masks = _volumes_with_masks(volumes, masks)
         sources = [v.source if isinstance(v, Volume) else os.fspath(v) for v in volumes]
         if write_masks:
             unmasked = [
@@ -656,8 +663,7 @@ class VolumeSlicer:
             tqdm(total=0, unit="plane", disable=not progress, desc="slicing") as bar,
         ):
             for item, mask_item, stem, patient in zip(volumes, masks, stems, patients, strict=True):
-                volume = item if isinstance(item, Volume) else read_volume(item)
-                mask = mask_item if mask_item is None or isinstance(mask_item, Volume) else read_volume(mask_item)
+                volume, mask = _loaded(item), _loaded(mask_item)
                 window = self.window_for(volume)
                 bar.total += self.count(volume)
                 bar.refresh()
