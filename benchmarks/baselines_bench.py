@@ -26,8 +26,9 @@ from pathlib import Path
 
 import torch
 
-from medgan_aug.data import ImageFolderDataset, VolumeSlicer, load_generator, synthesize
+from medgan_aug.data import ImageFolderDataset, VolumeSlicer
 from medgan_aug.demo import make_phantom_volumes
+from medgan_aug.generate import load_generator, synthesize
 from medgan_aug.metrics import ClassifierFeatures, FIDScorer
 from medgan_aug.selftrain import TrainSettings, create_classifier, load_real_splits, train_classifier
 from medgan_aug.train import GANTrainer, read_stats, resolve_config

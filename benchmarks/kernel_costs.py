@@ -197,7 +197,7 @@ def compile_costs(
 ) -> list[KernelCost]:
     import torch
 
-    from medgan_aug.ops._extension import cpp_extension_module
+    from medgan_aug.ops.extension import cpp_extension_module
 
     include_paths = cpp_extension_module().include_paths
 
@@ -281,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
     if nvcc is None:
         print(f"kernel_costs: skipped: no nvcc in {toolkit.root / 'bin'}")
         return 0
-    from medgan_aug.ops._extension import CSRC
+    from medgan_aug.ops.extension import CSRC
 
     csrc = args.csrc or CSRC
     cuobjdump = find_cuobjdump(toolkit.root)

@@ -34,7 +34,8 @@ import numpy as np
 from PIL import Image
 from torch.utils.data import Subset
 
-from medgan_aug.data import load_generator, prepare_images, synthesize
+from medgan_aug.data import prepare_images
+from medgan_aug.generate import load_generator, synthesize
 from medgan_aug.selftrain import FolderPool, SelfTrainConfig, SelfTrainer, TrainSettings, load_real_splits
 from medgan_aug.train import GANTrainer, resolve_config
 

@@ -37,7 +37,7 @@ import torch
 from PIL import Image
 from torch import nn
 
-from medgan_aug.data import synthesize
+from medgan_aug.generate import synthesize
 from medgan_aug.metrics import FIDScorer
 from medgan_aug.selftrain import FolderPool, SelfTrainConfig, SelfTrainer, TrainSettings, load_real_splits
 

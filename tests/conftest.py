@@ -46,12 +46,12 @@ def relative_error(actual: torch.Tensor, expected: torch.Tensor) -> float:
 @pytest.fixture
 def impl(request: pytest.FixtureRequest) -> str:
     """The implementation under test; a compiled one must really load (no silent fallback)."""
-    from medgan_aug.ops import _extension
+    from medgan_aug.ops import extension
 
     name = request.param
     library = {"cpp": "cpu", "cuda_emulated": "emulated", "cuda": "cuda"}.get(name)
     if library is not None:
-        assert _extension.load(library), _extension.load_error(library)
+        assert extension.load(library), extension.load_error(library)
     return name
 
 

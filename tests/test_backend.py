@@ -10,7 +10,7 @@ import warnings
 import pytest
 import torch
 
-from medgan_aug.ops import _backend, _extension, resolve_impl, setup_filter, upfirdn2d
+from medgan_aug.ops import _backend, extension, resolve_impl, setup_filter, upfirdn2d
 
 
 def test_auto_picks_the_compiled_cpu_kernels_for_cpu_tensors(monkeypatch):
@@ -40,9 +40,9 @@ def test_failed_build_warns_once_then_falls_back_to_ref(monkeypatch):
         calls.append(library)
         raise RuntimeError("error: command 'c++' failed: No such file or directory")
 
-    monkeypatch.setattr(_extension, "_loaded", set())
-    monkeypatch.setattr(_extension, "_failed", {})
-    monkeypatch.setattr(_extension, "_compile", broken_compile)
+    monkeypatch.setattr(extension, "_loaded", set())
+    monkeypatch.setattr(extension, "_failed", {})
+    monkeypatch.setattr(extension, "_compile", broken_compile)
     x = torch.randn(1, 2, 8, 8, dtype=torch.float64)
     f = setup_filter([1, 3, 3, 1])
     with pytest.warns(RuntimeWarning, match=r"(?s)could not be built.*'c\+\+' failed.*ops doctor"):
@@ -52,9 +52,9 @@ def test_failed_build_warns_once_then_falls_back_to_ref(monkeypatch):
         warnings.simplefilter("error")
         upfirdn2d(x, f, impl="cpp")
     assert calls == ["cpu"], "a failed build is not retried in the same process"
-    assert "'c++' failed" in _extension.load_error("cpu")
-    with pytest.raises(_extension.BuildError, match="building the cpu operator library failed"):
-        _extension.build("cpu")
+    assert "'c++' failed" in extension.load_error("cpu")
+    with pytest.raises(extension.BuildError, match="building the cpu operator library failed"):
+        extension.build("cpu")
 
 
 def test_importing_compiles_nothing():
@@ -76,7 +76,7 @@ def test_ninja_from_the_wheel_is_found_without_an_activated_environment(monkeypa
     import ninja
 
     monkeypatch.setenv("PATH", str(tmp_path))
-    assert _extension.ninja_path() == os.path.join(ninja.BIN_DIR, "ninja")
-    with _extension._ninja_on_path():
+    assert extension.ninja_path() == os.path.join(ninja.BIN_DIR, "ninja")
+    with extension._ninja_on_path():
         assert os.environ["PATH"].split(os.pathsep)[0] == ninja.BIN_DIR
     assert os.environ["PATH"] == str(tmp_path)

@@ -54,23 +54,23 @@ def test_ops_doctor_reports_a_toolkit_that_does_not_match_torch(monkeypatch):
 
 
 def test_ops_build_builds_the_cpu_library(capsys, tmp_path):
-    from medgan_aug.ops import _extension
+    from medgan_aug.ops import extension
 
     assert main(["ops", "build", "--output", str(tmp_path / "libs")]) == 0
     out = capsys.readouterr().out
     assert "cpu ready in" in out
-    assert f"copied to {tmp_path / 'libs' / 'medgan_aug_ops_cpu'}{_extension.LIB_EXT}" in out
+    assert f"copied to {tmp_path / 'libs' / 'medgan_aug_ops_cpu'}{extension.LIB_EXT}" in out
     assert (tmp_path / "libs" / "medgan_aug_ops_cpu.json").is_file()
 
 
 def test_ops_build_reports_failure_with_nonzero_exit(monkeypatch, capsys):
-    from medgan_aug.ops import _extension
+    from medgan_aug.ops import extension
 
     def broken(library, verbose, arch_list):
         raise RuntimeError("nvcc fatal: Unsupported gpu architecture 'compute_10'")
 
-    monkeypatch.setattr(_extension, "_loaded", set())
-    monkeypatch.setattr(_extension, "_compile", broken)
+    monkeypatch.setattr(extension, "_loaded", set())
+    monkeypatch.setattr(extension, "_compile", broken)
     assert main(["ops", "build"]) == 1
     err = capsys.readouterr().err
     assert "Unsupported gpu architecture" in err and "ops doctor" in err

@@ -8,8 +8,8 @@ import torch
 from PIL import Image
 from torch import nn
 
-from medgan_aug.data import read_manifest, synthesize
-from medgan_aug.data.synthetic import generator_inputs
+from medgan_aug.data import read_manifest
+from medgan_aug.generate import generator_inputs, synthesize
 from medgan_aug.metrics import FIDScorer
 from medgan_aug.nets import GeneratorLike, check_generator, generator_device, is_native_generator
 from medgan_aug.selftrain import GeneratorPool

@@ -616,7 +616,8 @@ def test_mask_generator_is_scored_on_its_image_channels():
 
 
 def test_paired_folders_and_datasets_are_scored_on_their_images(tmp_path):
-    from medgan_aug.data import PairedImageFolderDataset, synthesize
+    from medgan_aug.data import PairedImageFolderDataset
+    from medgan_aug.generate import synthesize
 
     out = synthesize(make_mask_generator(seed=6), 12, tmp_path / "pairs", progress=False)
     scorer = FIDScorer(["fid"], extractor=TinyFeatures(), device="cpu")

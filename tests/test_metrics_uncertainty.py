@@ -14,7 +14,8 @@ from torch.utils.data import Dataset
 from torch_fidelity import calculate_metrics
 from torch_fidelity.metric_fid import fid_features_to_statistics, fid_statistics_to_metric
 
-from medgan_aug.cli import _metric_tracker, main
+from medgan_aug.cli import main
+from medgan_aug.cli.train import metric_tracker
 from medgan_aug.data import ImageFolderDataset
 from medgan_aug.metrics import FIDScorer, frechet
 from medgan_aug.metrics.extractors import MODULE_KWARG, module_fingerprint, register_module
@@ -459,7 +460,7 @@ def test_metric_tracking_reads_minus_one_one_and_skips_interval_and_floor(tmp_pa
         metric_ticks=2,
         metric_samples=50,
     )
-    scorer = _metric_tracker(args).scorer
+    scorer = metric_tracker(args).scorer
     assert (scorer.fid_bootstrap, scorer.fid_floor, scorer.value_range) == (0, False, (-1, 1))
 
 

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from medgan_aug.data import MixReport, mix_datasets, read_index, synthesize
+from medgan_aug.data import MixReport, mix_datasets, read_index
+from medgan_aug.generate import synthesize
 from medgan_aug.nets import StyleGenerator
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from medgan_aug.ops import _extension, setup_filter
+from medgan_aug.ops import extension, setup_filter
 from medgan_aug.ops._backend import op_namespace, resolve_impl
 
 EMULATED = pytest.param("cuda_emulated", marks=pytest.mark.cuda_emulated)
@@ -25,8 +25,8 @@ FORMATS = ["contiguous", "channels_last"]
 def _ops(backend: str):
     """The operator namespace of ``backend`` with its hooks registered; skip if it does not build."""
     library = {"cpp": "cpu", "cuda_emulated": "emulated"}[backend]
-    if not _extension.load(library):
-        pytest.skip(f"the {backend} library does not build here: {_extension.load_error(library)}")
+    if not extension.load(library):
+        pytest.skip(f"the {backend} library does not build here: {extension.load_error(library)}")
     assert resolve_impl(backend, torch.device("cpu")) == backend
     return op_namespace(backend)
 

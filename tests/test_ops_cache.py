@@ -17,13 +17,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from medgan_aug.ops import _backend, _extension, setup_filter, upfirdn2d
+from medgan_aug.ops import _backend, extension, setup_filter, upfirdn2d
 from tests.test_toolkit import make_toolkit
 
-SRC = str(Path(_extension.__file__).resolve().parents[2])
+SRC = str(Path(extension.__file__).resolve().parents[2])
 
 
-def tiny_spec(folder: Path, cflags: tuple[str, ...] = ("-O1",), cuda: bool = False) -> _extension._Spec:
+def tiny_spec(folder: Path, cflags: tuple[str, ...] = ("-O1",), cuda: bool = False) -> extension._Spec:
     """A one-function extension whose header is part of its key."""
     folder.mkdir(parents=True, exist_ok=True)
     if not (folder / "probe.h").exists():
@@ -31,11 +31,11 @@ def tiny_spec(folder: Path, cflags: tuple[str, ...] = ("-O1",), cuda: bool = Fal
         body = 'extern "C" int medgan_cache_probe() { return PROBE_VALUE; }'
         (folder / "probe.cpp").write_text(f'#include "probe.h"\n{body}\n')
     sources = (folder / "probe.cpp",)
-    return _extension._Spec(
+    return extension._Spec(
         library="probe",
         base_name="medgan_aug_cache_probe",
         sources=sources,
-        hashed=tuple(_extension._with_local_includes(sources, folder)),
+        hashed=tuple(extension._with_local_includes(sources, folder)),
         hash_root=folder,
         cflags=cflags,
         ldflags=(),
@@ -64,7 +64,7 @@ def file_state(path: str) -> tuple[int, int]:
 @pytest.fixture
 def cache(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_EXTENSIONS_DIR", str(tmp_path / "cache"))
-    monkeypatch.delenv(_extension.LIB_ENV_VAR, raising=False)
+    monkeypatch.delenv(extension.LIB_ENV_VAR, raising=False)
     return tmp_path / "cache" / "medgan_aug"
 
 
@@ -75,7 +75,7 @@ def no_rebuild(*args, **kwargs):
 def test_two_environments_share_one_cache_and_never_rebuild_each_other(cache, tmp_path, monkeypatch, capfd):
     log = tmp_path / "compiler.log"
     spec = tiny_spec(tmp_path / "src")
-    real_torch = _extension._torch_identity()
+    real_torch = extension._torch_identity()
     environments = {
         "A": (compiler_wrapper(tmp_path / "venv-a" / "bin", log), real_torch),
         "B": (compiler_wrapper(tmp_path / "venv-b" / "bin", log), {**real_torch, "path": "/elsewhere/venv-b/torch"}),
@@ -84,25 +84,25 @@ def test_two_environments_share_one_cache_and_never_rebuild_each_other(cache, tm
     def enter(name):
         cxx, torch_identity = environments[name]
         monkeypatch.setenv("CXX", str(cxx))
-        monkeypatch.setattr(_extension, "_torch_identity", lambda: torch_identity)
+        monkeypatch.setattr(extension, "_torch_identity", lambda: torch_identity)
 
     built = {}
     for name in ("A", "B"):
         enter(name)
         log.write_text("")
-        built[name] = _extension._load_or_build(spec)
-        assert str(environments[name][0]) in _extension._entry(spec).fingerprint["compilers"]["cxx"]
+        built[name] = extension._load_or_build(spec)
+        assert str(environments[name][0]) in extension._entry(spec).fingerprint["compilers"]["cxx"]
         assert log.read_text().count("probe") >= 1, f"environment {name} compiled its library"
         assert "compiling the C++ ops (probe)" in capfd.readouterr().err
     assert built["A"] != built["B"]
     assert sorted(p.name for p in cache.iterdir()) == sorted(Path(p).parent.name for p in built.values())
     before = {name: file_state(path) for name, path in built.items()}
 
-    monkeypatch.setattr(_extension.cpp_extension_module(), "load", no_rebuild)
+    monkeypatch.setattr(extension.cpp_extension_module(), "load", no_rebuild)
     for name in ("A", "B", "A"):
         enter(name)
         log.write_text("")
-        assert _extension._load_or_build(spec) == built[name]
+        assert extension._load_or_build(spec) == built[name]
         assert log.read_text() == "", "no compiler ran on switching back"
         assert capfd.readouterr().err == "", "a cached load prints nothing"
     assert {name: file_state(path) for name, path in built.items()} == before
@@ -110,21 +110,19 @@ def test_two_environments_share_one_cache_and_never_rebuild_each_other(cache, tm
 
 def test_the_key_changes_with_sources_headers_flags_archs_and_torch(cache, tmp_path, monkeypatch):
     spec = tiny_spec(tmp_path / "src")
-    key = _extension._entry(spec).key
-    assert key == _extension._entry(spec).key, "the key is deterministic"
-    assert _extension._entry(tiny_spec(tmp_path / "src", cflags=("-O2",))).key != key
+    key = extension._entry(spec).key
+    assert key == extension._entry(spec).key, "the key is deterministic"
+    assert extension._entry(tiny_spec(tmp_path / "src", cflags=("-O2",))).key != key
     (tmp_path / "src" / "probe.h").write_text("#define PROBE_VALUE 8\n")
-    assert _extension._entry(spec).key != key, "an included header is part of the key"
+    assert extension._entry(spec).key != key, "an included header is part of the key"
     (tmp_path / "src" / "probe.h").write_text("#define PROBE_VALUE 7\n")
-    assert _extension._entry(spec).key == key
-    monkeypatch.setattr(_extension, "_torch_identity", lambda: {"version": "2.4.1", "path": "/other"})
-    assert _extension._entry(spec).key != key
+    assert extension._entry(spec).key == key
+    monkeypatch.setattr(extension, "_torch_identity", lambda: {"version": "2.4.1", "path": "/other"})
+    assert extension._entry(spec).key != key
     monkeypatch.undo()
     monkeypatch.setenv("TORCH_EXTENSIONS_DIR", str(tmp_path / "cache"))
     cuda = tiny_spec(tmp_path / "src", cuda=True)
-    assert (
-        _extension._entry(cuda).key != _extension._entry(_extension.dataclasses.replace(cuda, arch_list="8.0;9.0")).key
-    )
+    assert extension._entry(cuda).key != extension._entry(extension.dataclasses.replace(cuda, arch_list="8.0;9.0")).key
 
 
 def test_a_cached_library_loads_without_compiler_or_cuda_toolkit(cache, tmp_path, monkeypatch):
@@ -132,7 +130,7 @@ def test_a_cached_library_loads_without_compiler_or_cuda_toolkit(cache, tmp_path
     toolkit = make_toolkit(tmp_path / "cuda", torch.version.cuda or "13.0")
     monkeypatch.setenv("CUDA_HOME", str(toolkit))
     spec = tiny_spec(tmp_path / "src", cuda=True)
-    built = _extension._load_or_build(spec)
+    built = extension._load_or_build(spec)
     state = file_state(built)
 
     empty = tmp_path / "empty-bin"
@@ -141,29 +139,29 @@ def test_a_cached_library_loads_without_compiler_or_cuda_toolkit(cache, tmp_path
     monkeypatch.delenv("CUDA_PATH", raising=False)
     monkeypatch.setenv("PATH", str(empty))
     monkeypatch.setenv("CXX", str(empty / "c++"))
-    monkeypatch.setattr(_extension, "find_cuda_toolkit", lambda: None)
-    monkeypatch.setattr(_extension.cpp_extension_module(), "load", no_rebuild)
-    entry = _extension._entry(spec)
+    monkeypatch.setattr(extension, "find_cuda_toolkit", lambda: None)
+    monkeypatch.setattr(extension.cpp_extension_module(), "load", no_rebuild)
+    entry = extension._entry(spec)
     assert entry.fingerprint["compilers"] == {"cxx": None, "nvcc": None}
     assert entry.built and str(entry.library_file) == built
-    assert _extension._load_or_build(spec) == built
+    assert extension._load_or_build(spec) == built
     assert file_state(built) == state
 
     # Without a cached library there is nothing to load, and the error says which tool is missing.
     other = tiny_spec(tmp_path / "src", cflags=("-O2",), cuda=True)
-    with pytest.raises(_extension.BuildError, match="no CUDA toolkit found"):
-        _extension._load_or_build(other)
-    with pytest.raises(_extension.BuildError, match="no C\\+\\+ compiler found"):
-        _extension._load_or_build(_extension.dataclasses.replace(other, cuda=False))
+    with pytest.raises(extension.BuildError, match="no CUDA toolkit found"):
+        extension._load_or_build(other)
+    with pytest.raises(extension.BuildError, match="no C\\+\\+ compiler found"):
+        extension._load_or_build(extension.dataclasses.replace(other, cuda=False))
 
 
-def plant_damaged_library(spec) -> _extension.CacheEntry:
+def plant_damaged_library(spec) -> extension.CacheEntry:
     """A cache entry for ``spec`` whose record is complete but whose library is a truncated file."""
-    entry = _extension._entry(spec)
+    entry = extension._entry(spec)
     name = f"{spec.base_name}_{entry.key}"
     entry.directory.mkdir(parents=True)
-    (entry.directory / f"{name}{_extension.LIB_EXT}").write_bytes(b"truncated")
-    _extension._write_stamp(entry.directory, name, entry)
+    (entry.directory / f"{name}{extension.LIB_EXT}").write_bytes(b"truncated")
+    extension._write_stamp(entry.directory, name, entry)
     return entry
 
 
@@ -171,17 +169,17 @@ def test_a_damaged_cached_library_is_built_again(cache, tmp_path, monkeypatch):
     spec = tiny_spec(tmp_path / "src", cflags=("-O0",))
     entry = plant_damaged_library(spec)
     name = f"{spec.base_name}_{entry.key}"
-    assert _extension._entry(spec).built
-    path = _extension._load_or_build(spec)
-    assert path == str(entry.directory / f"{name}{_extension.LIB_EXT}")
-    assert Path(path).stat().st_size > len(b"truncated") and _extension._entry(spec).built
+    assert extension._entry(spec).built
+    path = extension._load_or_build(spec)
+    assert path == str(entry.directory / f"{name}{extension.LIB_EXT}")
+    assert Path(path).stat().st_size > len(b"truncated") and extension._entry(spec).built
 
     # Without a compiler the damaged file cannot be replaced: a clear error instead of a rebuild attempt.
     other = tiny_spec(tmp_path / "src", cflags=("-Os",))
     plant_damaged_library(other)
     monkeypatch.setenv("CXX", str(tmp_path / "no-such-c++"))
-    with pytest.raises(_extension.BuildError, match=r"does not load .* no compiler to build it again"):
-        _extension._load_or_build(other)
+    with pytest.raises(extension.BuildError, match=r"does not load .* no compiler to build it again"):
+        extension._load_or_build(other)
 
 
 def _run_python(code: str, env: dict[str, str]) -> subprocess.CompletedProcess:
@@ -194,16 +192,16 @@ def _toolless_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     empty = tmp_path / "no-tools"
     empty.mkdir(exist_ok=True)
     env.update(PATH=str(empty), PYTHONPATH=SRC, CXX=str(empty / "c++"), **extra)
-    env.pop(_extension.LIB_ENV_VAR, None)
+    env.pop(extension.LIB_ENV_VAR, None)
     return env
 
 
 CHECK_LOADED = """
 import os, shutil, torch
-from medgan_aug.ops import _extension, upfirdn2d, setup_filter
+from medgan_aug.ops import extension, upfirdn2d, setup_filter
 assert shutil.which("c++") is None and shutil.which("nvcc") is None and "CUDA_HOME" not in os.environ
-assert _extension.load({library!r}), _extension.load_error({library!r})
-print(_extension.loaded_from({library!r}))
+assert extension.load({library!r}), extension.load_error({library!r})
+print(extension.loaded_from({library!r}))
 x, f = torch.randn(1, 2, 8, 8, dtype=torch.float64), setup_filter([1, 3, 3, 1])
 assert torch.allclose(upfirdn2d(x, f, up=2, impl={impl!r}), upfirdn2d(x, f, up=2, impl="ref"))
 """
@@ -214,8 +212,8 @@ assert torch.allclose(upfirdn2d(x, f, up=2, impl={impl!r}), upfirdn2d(x, f, up=2
     [("cpu", "cpp"), pytest.param("emulated", "cuda_emulated", marks=pytest.mark.cuda_emulated)],
 )
 def test_the_real_libraries_load_from_the_cache_with_no_toolchain(library, impl, tmp_path):
-    assert _extension.load(library), _extension.load_error(library)
-    cached = _extension.cache_entry(library)
+    assert extension.load(library), extension.load_error(library)
+    cached = extension.cache_entry(library)
     assert cached.built
     result = _run_python(CHECK_LOADED.format(library=library, impl=impl), _toolless_env(tmp_path))
     assert result.returncode == 0, result.stderr
@@ -224,50 +222,50 @@ def test_the_real_libraries_load_from_the_cache_with_no_toolchain(library, impl,
 
 
 def test_ops_lib_variable_loads_an_exported_library_without_building(tmp_path):
-    exported = _extension.export("cpu", tmp_path / "prebuilt")
-    assert exported == tmp_path / "prebuilt" / f"medgan_aug_ops_cpu{_extension.LIB_EXT}"
+    exported = extension.export("cpu", tmp_path / "prebuilt")
+    assert exported == tmp_path / "prebuilt" / f"medgan_aug_ops_cpu{extension.LIB_EXT}"
     record = json.loads(exported.with_suffix(".json").read_text())
     assert record["fingerprint"]["torch"]["version"] == torch.__version__
     # An empty cache and no compiler: only the variable can provide the library.
     env = _toolless_env(tmp_path, TORCH_EXTENSIONS_DIR=str(tmp_path / "empty-cache"))
-    env[_extension.LIB_ENV_VAR] = str(tmp_path / "prebuilt")
+    env[extension.LIB_ENV_VAR] = str(tmp_path / "prebuilt")
     result = _run_python(CHECK_LOADED.format(library="cpu", impl="cpp"), env)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == str(exported)
     # A list: a directory without the library is passed over; a file is recognised by its name.
     (tmp_path / "other-libs").mkdir()
     value = os.pathsep.join([str(tmp_path / "other-libs"), str(exported)])
-    assert _extension._prebuilt_file("cpu", value) == exported
-    cached = _extension.cache_entry("cpu").library_file
-    assert _extension._prebuilt_file("cpu", str(cached)) == cached, "a file from the cache, with its key suffix"
+    assert extension._prebuilt_file("cpu", value) == exported
+    cached = extension.cache_entry("cpu").library_file
+    assert extension._prebuilt_file("cpu", str(cached)) == cached, "a file from the cache, with its key suffix"
     assert not (tmp_path / "empty-cache").exists()
 
 
 def test_ops_lib_variable_bad_paths_name_the_variable_and_the_path(tmp_path, monkeypatch):
-    var = _extension.LIB_ENV_VAR
+    var = extension.LIB_ENV_VAR
     missing = tmp_path / "missing.so"
     monkeypatch.setenv(var, str(missing))
-    with pytest.raises(_extension.BuildError, match=f"\\${var} names {missing}, which does not exist"):
-        _extension._compile("cpu", False, None)
+    with pytest.raises(extension.BuildError, match=f"\\${var} names {missing}, which does not exist"):
+        extension._compile("cpu", False, None)
 
     empty_dir = tmp_path / "libs"
     empty_dir.mkdir()
     monkeypatch.setenv(var, str(empty_dir))
-    with pytest.raises(_extension.BuildError, match=f"\\${var}=.*holds no cpu library"):
-        _extension._compile("cpu", False, None)
+    with pytest.raises(extension.BuildError, match=f"\\${var}=.*holds no cpu library"):
+        extension._compile("cpu", False, None)
 
-    broken = empty_dir / f"medgan_aug_ops_emulated{_extension.LIB_EXT}"
+    broken = empty_dir / f"medgan_aug_ops_emulated{extension.LIB_EXT}"
     broken.write_bytes(b"not a shared library")
-    with pytest.raises(_extension.BuildError, match=f"\\${var}: loading {broken} failed"):
-        _extension._compile("emulated", False, None)
+    with pytest.raises(extension.BuildError, match=f"\\${var}: loading {broken} failed"):
+        extension._compile("emulated", False, None)
 
     broken.with_suffix(".json").write_text(json.dumps({"fingerprint": {"torch": {"version": "2.4.1"}}}))
-    with pytest.raises(_extension.BuildError, match=r"built for torch 2\.4\.1, this is torch"):
-        _extension._compile("emulated", False, None)
+    with pytest.raises(extension.BuildError, match=r"built for torch 2\.4\.1, this is torch"):
+        extension._compile("emulated", False, None)
 
     # Through the lazy loader: one warning naming the variable, then the pure PyTorch path.
-    monkeypatch.setattr(_extension, "_loaded", set())
-    monkeypatch.setattr(_extension, "_failed", {})
+    monkeypatch.setattr(extension, "_loaded", set())
+    monkeypatch.setattr(extension, "_failed", {})
     monkeypatch.setattr(_backend, "_registered", set(_backend._registered))
     monkeypatch.setenv(var, str(missing))
     x = torch.randn(1, 2, 8, 8, dtype=torch.float64)
@@ -283,11 +281,11 @@ def test_ops_lib_variable_bad_paths_name_the_variable_and_the_path(tmp_path, mon
 def test_default_arch_list_ends_in_ptx(monkeypatch):
     monkeypatch.delenv("TORCH_CUDA_ARCH_LIST", raising=False)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    assert _extension.cuda_arch_list() == ("8.0;9.0+PTX", "default without a GPU")
-    assert _extension.DEFAULT_CUDA_ARCHS.endswith("+PTX")
+    assert extension.cuda_arch_list() == ("8.0;9.0+PTX", "default without a GPU")
+    assert extension.DEFAULT_CUDA_ARCHS.endswith("+PTX")
     monkeypatch.setenv("TORCH_CUDA_ARCH_LIST", "8.6")
-    assert _extension.cuda_arch_list() == ("8.6", "$TORCH_CUDA_ARCH_LIST")
-    assert _extension.cuda_arch_list("7.5;8.0") == ("7.5;8.0", "given")
+    assert extension.cuda_arch_list() == ("8.6", "$TORCH_CUDA_ARCH_LIST")
+    assert extension.cuda_arch_list("7.5;8.0") == ("7.5;8.0", "given")
 
 
 def test_visible_gpus_get_ptx_on_the_newest(monkeypatch):
@@ -296,7 +294,7 @@ def test_visible_gpus_get_ptx_on_the_newest(monkeypatch):
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 3)
     monkeypatch.setattr(torch.cuda, "get_device_capability", lambda i: [(9, 0), (8, 6), (12, 0)][i])
     monkeypatch.setattr(torch.cuda, "get_arch_list", lambda: ["sm_80", "sm_86", "sm_90", "sm_100"])
-    assert _extension.cuda_arch_list() == ("8.6;9.0;10.0+PTX", "visible GPUs")
+    assert extension.cuda_arch_list() == ("8.6;9.0;10.0+PTX", "visible GPUs")
 
 
 def test_compiler_identity_covers_the_whole_version_output(tmp_path):
@@ -307,6 +305,6 @@ def test_compiler_identity_covers_the_whole_version_output(tmp_path):
             f"#!/bin/sh\necho 'nvcc: NVIDIA (R) Cuda compiler driver'\necho 'release {release}, V{release}.1'\n"
         )
         fake.chmod(0o755)
-        identity = _extension._compiler_identity(str(fake))
+        identity = extension._compiler_identity(str(fake))
         assert identity.startswith(f"{fake}: nvcc: NVIDIA") and f"release {release}" in identity
-    assert _extension._compiler_identity(str(tmp_path / "missing")) is None
+    assert extension._compiler_identity(str(tmp_path / "missing")) is None

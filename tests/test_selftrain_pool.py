@@ -13,8 +13,8 @@ import torch.nn.functional as F
 from PIL import Image
 from torch.utils.data import DataLoader
 
-from medgan_aug.data import ImageFolderDataset, synthesize
-from medgan_aug.data.synthetic import generator_inputs
+from medgan_aug.data import ImageFolderDataset
+from medgan_aug.generate import generator_inputs, synthesize
 from medgan_aug.nets import StyleGenerator
 from medgan_aug.selftrain.pool import DatasetPool, FolderPool, GeneratorPool
 from tests.test_synthetic import make_generator

@@ -515,7 +515,7 @@ def test_bad_model_factory_and_train_fn(real_root: Path, pool_root: Path, tmp_pa
 
 @pytest.mark.filterwarnings("ignore:FID from")
 def test_a_users_generator_and_classifier_go_through_generate_score_selftrain(real_root: Path, tmp_path: Path) -> None:
-    from medgan_aug.data import synthesize
+    from medgan_aug.generate import synthesize
     from medgan_aug.metrics import FIDScorer
     from tests.test_generator_like import LinearGenerator
     from tests.test_metrics import METRICS_NO_ISC, TinyFeatures

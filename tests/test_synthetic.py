@@ -11,14 +11,8 @@ import torch
 from PIL import Image
 
 from medgan_aug.cli import main
-from medgan_aug.data import (
-    ImageFolderDataset,
-    checkpoint_hash,
-    load_generator,
-    read_manifest,
-    synthesize,
-)
-from medgan_aug.data.synthetic import SEED_REGISTRY
+from medgan_aug.data import ImageFolderDataset, read_manifest
+from medgan_aug.generate import SEED_REGISTRY, checkpoint_hash, load_generator, synthesize
 from medgan_aug.nets import StyleDiscriminator, StyleGenerator
 from medgan_aug.nets.errors import CheckpointError
 from medgan_aug.train.trainer import TRAINING_FORMAT

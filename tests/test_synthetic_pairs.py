@@ -10,8 +10,8 @@ import pytest
 import torch
 from PIL import Image
 
-from medgan_aug.data import PairedImageFolderDataset, read_manifest, synthesize
-from medgan_aug.data.synthetic import SEED_REGISTRY, generator_inputs
+from medgan_aug.data import PairedImageFolderDataset, read_manifest
+from medgan_aug.generate import SEED_REGISTRY, generator_inputs, synthesize
 from medgan_aug.nets import DCGANGenerator, StyleGenerator
 from tests.test_synthetic import SMALL, make_generator
 

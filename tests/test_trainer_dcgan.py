@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from medgan_aug.data import load_generator
+from medgan_aug.generate import load_generator
 from medgan_aug.metrics import FIDScorer
 from medgan_aug.nets import DCGAN_PRESETS, DCGANDiscriminator, DCGANGenerator, StyleGenerator
 from medgan_aug.nets.errors import CheckpointError

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from medgan_aug.ops import _extension, conv2d_resample, modulated_conv2d, resolve_impl
+from medgan_aug.ops import conv2d_resample, extension, modulated_conv2d, resolve_impl
 from medgan_aug.ops._backend import op_namespace
 from medgan_aug.ops.winograd import CONV_ENV_VAR, weight_transform, winograd_conv3x3, winograd_enabled
 
@@ -26,8 +26,8 @@ SHAPES = [
 
 @pytest.fixture(scope="module")
 def ops():
-    if not _extension.load("cpu"):
-        pytest.skip(f"the C++ library does not build here: {_extension.load_error('cpu')}")
+    if not extension.load("cpu"):
+        pytest.skip(f"the C++ library does not build here: {extension.load_error('cpu')}")
     assert resolve_impl("cpp", torch.device("cpu")) == "cpp"
     return op_namespace("cpp")
 

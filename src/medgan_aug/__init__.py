@@ -14,6 +14,10 @@ data
     Training data: 3-D volumes (NRRD, DICOM) cut into labelled planes, 2-D image preparation (PNG, JPEG,
     DICOM), intensity windows, all-or-nothing dataset folders with manifests, image folders with labels,
     image + mask pairs for segmentation.
+generate
+    Sampling trained generators (any :class:`~medgan_aug.nets.GeneratorLike`): checkpoint loading, the seed and
+    label conventions of StyleGAN2-ADA, synthetic dataset folders with a registry that keeps sibling sets' seeds
+    apart.
 train
     The GAN trainer: configuration presets, losses, EMA, checkpoints and reports.
 metrics
@@ -24,19 +28,18 @@ selftrain
     per-class cap, against real-only baselines, with reports that show whether the synthetic data helped.
 """
 
-from . import augment, data, nets, ops, selftrain, train
+from . import augment, data, generate, nets, ops, selftrain, train
 from .augment import AdaController, AdaptiveAugment
 from .data import (
     ImageFolderDataset,
     PairedImageFolderDataset,
     Volume,
     VolumeSlicer,
-    load_generator,
     mix_datasets,
     prepare_images,
     read_volume,
-    synthesize,
 )
+from .generate import load_generator, synthesize
 from .nets import (
     CheckpointError,
     DCGANDiscriminator,
@@ -91,6 +94,7 @@ __all__ = [
     "__version__",
     "augment",
     "data",
+    "generate",
     "load_generator",
     "load_network",
     "load_stylegan2_ada",

@@ -461,7 +461,8 @@ def run_demo(settings: DemoSettings) -> DemoSummary:
     """
     import torch
 
-    from .data import ImageFolderDataset, VolumeSlicer, load_generator, synthesize
+    from .data import ImageFolderDataset, VolumeSlicer
+    from .generate import load_generator, synthesize
     from .metrics import ClassifierFeatures, FIDScorer
     from .selftrain import (
         FolderPool,

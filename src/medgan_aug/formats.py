@@ -15,7 +15,7 @@ TRAINING_FORMAT = "medgan-aug.training"
 """A training snapshot (``training-*.pt``) of :class:`~medgan_aug.train.GANTrainer`."""
 
 SEED_REGISTRY_FORMAT = "medgan-aug.seeds"
-"""The seed registry kept beside the folders :func:`~medgan_aug.data.synthesize` writes."""
+"""The seed registry kept beside the folders :func:`~medgan_aug.generate.synthesize` writes."""
 
 CLASSIFIER_FORMAT = "medgan-aug classifier"
 """A classifier file (``classifier.pt``) written by :meth:`~medgan_aug.selftrain.SelfTrainResult.save`."""

@@ -10,12 +10,14 @@
 :class:`VolumeSlicer` cuts labelled 2-D planes (named views, oblique tilts, tiles) out of volumes, laid out in
 physical space by :func:`plane_stack`; axial, coronal and sagittal are found in the patient frame by
 :func:`anatomical_view_axes`.
-:func:`synthesize` writes generated images from a :func:`load_generator` checkpoint, keeping sibling sets' seeds
-apart; :func:`mix_datasets` indexes real and synthetic images at a chosen ratio.
+:func:`mix_datasets` indexes real and synthetic images at a chosen ratio. Sampling trained generators
+(``load_generator``, ``synthesize``, ``checkpoint_hash``) moved to :mod:`medgan_aug.generate`; the old
+``medgan_aug.data`` names keep working, with a DeprecationWarning, until medgan-aug 0.3.
 :class:`PairedImageFolderDataset` serves images with their binary label masks as extra channels (from an image
 folder beside mask folders, as ``DatasetWriter(masks=True)`` writes them), and :func:`split_masks` separates them.
 """
 
+from .._deprecation import moved_names
 from .conventions import class_index, one_hot, signed_to_unit, unit_to_signed
 from .dataset_writer import SPLITS, DatasetWriter, mask_folder, paired_images_folder, read_manifest, split_by_patient
 from .image_folder import LABEL_SOURCES, ImageFolderDataset, LabelSource
@@ -39,7 +41,6 @@ from .planes import (
     plane_stack,
 )
 from .prepare import prepare_images, read_image_raw
-from .synthetic import checkpoint_hash, load_generator, synthesize
 from .tiling import PAD_MODES, PadMode, Tile, tile_grid, tile_image
 from .volume import Volume, read_dicom_series, read_nrrd, read_volume, write_nrrd
 from .volume_slicer import INTERPOLATION_ORDERS, ORIENTATIONS, Orientation, PlaneDataset, SlicedPlane, VolumeSlicer
@@ -76,11 +77,9 @@ __all__ = [
     "Volume",
     "VolumeSlicer",
     "anatomical_view_axes",
-    "checkpoint_hash",
     "class_index",
     "encode_pixels",
     "image_channels",
-    "load_generator",
     "load_image",
     "mask_folder",
     "mix_datasets",
@@ -100,9 +99,14 @@ __all__ = [
     "signed_to_unit",
     "split_by_patient",
     "split_masks",
-    "synthesize",
     "tile_grid",
     "tile_image",
     "unit_to_signed",
     "write_nrrd",
 ]
+
+__getattr__ = moved_names(
+    __name__,
+    {name: "medgan_aug.generate" for name in ("checkpoint_hash", "load_generator", "synthesize")},
+    removal="0.3",
+)

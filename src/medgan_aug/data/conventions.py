@@ -48,7 +48,7 @@ def unit_to_signed(images: torch.Tensor) -> torch.Tensor:
 
 
 def signed_to_unit(images: torch.Tensor) -> torch.Tensor:
-    """Map images in [-1, 1] to [0, 1] (``x / 2 + 1/2``, clipped), as :func:`~medgan_aug.data.synthesize` writes them.
+    """Map images in [-1, 1] to [0, 1] (``x / 2 + 1/2``, clipped), as :func:`~medgan_aug.generate.synthesize` does.
 
     Parameters
     ----------

@@ -221,7 +221,7 @@ def mix_datasets(
     Nothing is copied: the index lists the absolute image paths with their class label and source, one
     row per image (columns ``file``, ``label``, ``source``), and is written atomically. Classes are the
     real folder's subfolders; a synthetic subfolder counts as the real class of the same name, else
-    ``class<K>`` (as written by :func:`~medgan_aug.data.synthesize`) as the K-th real class in sorted order,
+    ``class<K>`` (as written by :func:`~medgan_aug.generate.synthesize`) as the K-th real class in sorted order,
     the index a conditional generator trained on the real folder gives it. An unconditional set's
     ``images`` folder stands for the real class if there is only one.
 

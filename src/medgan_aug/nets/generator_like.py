@@ -1,6 +1,6 @@
 """What the library asks of a generator: this library's networks or anyone's.
 
-Writing synthetic sets (:func:`~medgan_aug.data.synthesize`), scoring
+Writing synthetic sets (:func:`~medgan_aug.generate.synthesize`), scoring
 (:meth:`~medgan_aug.metrics.FIDScorer.score_generator`) and self-training
 (:class:`~medgan_aug.selftrain.GeneratorPool`) accept any object that
 satisfies :class:`GeneratorLike`: a generator of your own, a wrapped

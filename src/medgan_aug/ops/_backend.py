@@ -28,7 +28,7 @@ from typing import Literal
 
 import torch
 
-from . import _extension
+from . import extension
 
 __all__ = ["ENV_VAR", "IMPLS", "Impl", "available_impls", "op_namespace", "resolve_impl"]
 
@@ -36,7 +36,7 @@ Impl = Literal["auto", "ref", "cpp", "cuda", "cuda_emulated"]
 IMPLS: tuple[str, ...] = ("auto", "ref", "cpp", "cuda", "cuda_emulated")
 ENV_VAR = "MEDGAN_AUG_OPS"
 
-_LIBRARY: dict[str, _extension.Library] = {"cpp": "cpu", "cuda": "cuda", "cuda_emulated": "emulated"}
+_LIBRARY: dict[str, extension.Library] = {"cpp": "cpu", "cuda": "cuda", "cuda_emulated": "emulated"}
 _NAMESPACE = {"cpp": "medgan_aug", "cuda": "medgan_aug", "cuda_emulated": "medgan_aug_emulated"}
 _DEVICE = {"cpp": "cpu", "cuda": "cuda", "cuda_emulated": "cpu"}
 _registered: set[str] = set()
@@ -87,7 +87,7 @@ def resolve_impl(impl: str | None, device: torch.device) -> str:
             f"impl={requested!r} runs on {_DEVICE[requested]} tensors, but the input is on "
             f"{device}; use impl='auto' or move the tensors"
         )
-    if not _extension.load(_LIBRARY[requested]):
+    if not extension.load(_LIBRARY[requested]):
         return "ref"
     _register(_NAMESPACE[requested])
     return requested
@@ -109,7 +109,7 @@ def available_impls(device: torch.device | str = "cpu", include_emulated: bool =
     for impl, device_type in _DEVICE.items():
         if impl == "cuda_emulated" and not include_emulated:
             continue
-        if device_type == device.type and _extension.load(_LIBRARY[impl]):
+        if device_type == device.type and extension.load(_LIBRARY[impl]):
             _register(_NAMESPACE[impl])
             usable.append(impl)
     return usable

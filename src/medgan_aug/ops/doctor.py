@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from . import _extension
+from . import extension
 from ._backend import ENV_VAR
 from ._toolkit import CudaToolkit, _is_toolkit_root, find_cuda_toolkit
 from .winograd import CONV_ENV_VAR
@@ -37,14 +37,14 @@ def _compiler() -> str:
 
 
 def _ninja() -> str:
-    path = _extension.ninja_path()
+    path = extension.ninja_path()
     if path is None:
         return "NOT FOUND (pip install ninja)"
     return f"{path} {_first_line([path, '--version']) or ''}".strip()
 
 
 def _torch_cuda_guess() -> str:
-    guess = _extension.cpp_extension_module().CUDA_HOME
+    guess = extension.cpp_extension_module().CUDA_HOME
     if guess is None:
         return "none"
     complete = _is_toolkit_root(Path(guess))
@@ -52,7 +52,7 @@ def _torch_cuda_guess() -> str:
 
 
 def _arch_list() -> str:
-    archs, reason = _extension.cuda_arch_list()
+    archs, reason = extension.cuda_arch_list()
     return f"{archs} ({reason})"
 
 
@@ -79,13 +79,13 @@ def _toolkit_lines(toolkit: CudaToolkit | None) -> list[str]:
 
 
 def _cache_lines() -> list[str]:
-    lines = [f"ops cache       {_extension.cache_root()}"]
-    prebuilt = os.environ.get(_extension.LIB_ENV_VAR)
+    lines = [f"ops cache       {extension.cache_root()}"]
+    prebuilt = os.environ.get(extension.LIB_ENV_VAR)
     if prebuilt:
-        lines.append(f"${_extension.LIB_ENV_VAR} {prebuilt} (prebuilt libraries are loaded; nothing is built)")
-    for library in _extension.LIBRARIES:
+        lines.append(f"${extension.LIB_ENV_VAR} {prebuilt} (prebuilt libraries are loaded; nothing is built)")
+    for library in extension.LIBRARIES:
         try:
-            entry = _extension.cache_entry(library)
+            entry = extension.cache_entry(library)
         except Exception as exc:  # a report must not fail on one library
             lines.append(f"  {library:<13} cache state unknown: {exc}")
             continue
@@ -100,10 +100,10 @@ def _cache_lines() -> list[str]:
     return lines
 
 
-def _backend_line(library: _extension.Library, try_load: bool) -> str:
-    if try_load and _extension.load(library):
-        return f"loads ({_extension.loaded_from(library)})"
-    error = _extension.load_error(library)
+def _backend_line(library: extension.Library, try_load: bool) -> str:
+    if try_load and extension.load(library):
+        return f"loads ({extension.loaded_from(library)})"
+    error = extension.load_error(library)
     if error:
         return "FAILED: " + error.strip().splitlines()[-1][:300]
     return "not loaded"

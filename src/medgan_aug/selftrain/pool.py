@@ -27,7 +27,7 @@ from ..data.image_folder import ImageFolderDataset, find_images
 from ..data.images import ResizeMode
 from ..data.intensity import encode_pixels
 from ..data.mixing import match_classes
-from ..data.synthetic import MAX_SEED, class_indices, generator_inputs
+from ..generate.latents import MAX_SEED, class_indices, generator_inputs
 from ..nets.generator_like import (
     GeneratorLike,
     check_sampling,
@@ -89,7 +89,7 @@ def _encode(image: torch.Tensor) -> np.ndarray:
 
 
 class FolderPool(Dataset[torch.Tensor]):
-    """Images found recursively under a folder, e.g. one written by :func:`~medgan_aug.data.synthesize`.
+    """Images found recursively under a folder, e.g. one written by :func:`~medgan_aug.generate.synthesize`.
 
     Images are read and resized by :class:`~medgan_aug.data.ImageFolderDataset` (sorted by relative path,
     hidden files skipped, no labels read from ``dataset.json``). With ``class_names`` the folder is labelled:
@@ -302,9 +302,9 @@ class GeneratorPool(Dataset[torch.Tensor]):
     """Images of a generator, made on demand from consecutive seeds and kept.
 
     Image ``i`` comes from seed ``seed_start + i`` (StyleGAN2-ADA's latent convention, as in
-    :func:`~medgan_aug.data.synthesize`) and is quantised to 8 bits exactly as ``synthesize`` writes it, so the image
-    a classifier sees is the file ``seed<seed>.png`` that ``synthesize`` (or ``medgan-aug generate``) would write with
-    the same seeds, ``batch_size``, truncation and noise mode. Reading an image generates the whole batch of
+    :func:`~medgan_aug.generate.synthesize`) and is quantised to 8 bits exactly as ``synthesize`` writes it, so the
+    image a classifier sees is the file ``seed<seed>.png`` that ``synthesize`` (or ``medgan-aug generate``) would
+    write with the same seeds, ``batch_size``, truncation and noise mode. Reading an image generates the whole batch of
     ``batch_size`` images holding it (the batch boundaries are those of ``synthesize``, since the batch size can
     change pixels by one level) in one generator call; later reads come from the cache and never call the
     generator again.
