@@ -193,17 +193,18 @@ def _png_for(tmp_path, names, confusion_labels, name, normalise=True):
     out = save_confusion_png(report, tmp_path / name, normalise=normalise)
     assert out == tmp_path / name
     with Image.open(out) as image:
-        image.load()
-        return image
+        return image.convert("RGB")
 
 
 def test_confusion_png_opens_and_grows_with_classes_and_names(tmp_path):
+    pytest.importorskip("matplotlib")
     small = _png_for(tmp_path, list(BINARY), ([0, 0, 1, 1], [0, 1, 1, 1]), "small.png")
     five = [f"class{i}" for i in range(5)]
     big = _png_for(tmp_path, five, (list(range(5)) * 3, [0, 1, 2, 3, 4] * 2 + [0] * 5), "big.png")
     long_names = [n * 3 for n in five]
     wide = _png_for(tmp_path, long_names, (list(range(5)) * 3, [0, 1, 2, 3, 4] * 2 + [0] * 5), "wide.png")
-    assert small.format == "PNG" and small.mode == "RGB"
+    with Image.open(tmp_path / "small.png") as image:
+        assert image.format == "PNG"
     # Readable cells: at least tens of pixels per class each way, and a few hundred pixels for a 2x2 matrix.
     assert 100 <= small.width <= 1000 and 100 <= small.height <= 1000
     # Three more rows of cells at least 30 px each; the width of a small matrix is set by its title.
@@ -217,13 +218,14 @@ def test_confusion_png_opens_and_grows_with_classes_and_names(tmp_path):
 
 def _darkest_centre(image: Image.Image) -> tuple[float, float]:
     pixels = np.asarray(image).astype(int)
-    # The fill of a cell at full intensity; text is drawn in white or black, never in this colour.
+    # The fill of a cell at full intensity (the top of matplotlib's "Blues"); text is white or black.
     ys, xs = np.nonzero(np.all(pixels == (8, 48, 107), axis=2))
     assert ys.size > 100
     return float(xs.mean()), float(ys.mean())
 
 
 def test_confusion_png_shading_depends_on_normalise(tmp_path):
+    pytest.importorskip("matplotlib")
     # Confusion [[12, 8], [0, 2]]: by row share (benign 0.6, cancer 1.0) the cancer/cancer cell is the darkest;
     # by count (12 is the largest) the benign/benign cell is.
     labels = ([0] * 20 + [1] * 2, [0] * 12 + [1] * 8 + [1] * 2)
@@ -233,6 +235,7 @@ def test_confusion_png_shading_depends_on_normalise(tmp_path):
 
 
 def test_confusion_png_needs_existing_directory(tmp_path):
+    pytest.importorskip("matplotlib")
     report = classification_report([0, 1], [0, 1], BINARY, positive_class="cancer")
     with pytest.raises(FileNotFoundError, match="does not exist"):
         save_confusion_png(report, tmp_path / "missing" / "c.png")

@@ -354,7 +354,7 @@ class DemoSummary:
         with its 95 % interval ``selftrain_ci_low``/``selftrain_ci_high`` (absent when no run used synthetic
         images).
     paths : dict of str to pathlib.Path
-        The folders, sample grids, plots and reports.
+        The folders, sample grids, plots (when matplotlib is installed) and reports.
     """
 
     steps: list[tuple[str, float, str]]
@@ -553,9 +553,9 @@ def run_demo(settings: DemoSettings) -> DemoSummary:
         checkpoint=checkpoint,
         reals_grid=training / "reals.png",
         fakes_grid=_last_file(training, "fakes-*.png"),
-        loss_plot=training / "loss.png",
-        augment_plot=training / "augment.png",
     )
+    plots = {"loss_plot": training / "loss.png", "augment_plot": training / "augment.png"}
+    paths.update({name: path for name, path in plots.items() if path.exists()})
 
     # 4. Synthetic set.
     G = load_generator(checkpoint, device=device)
@@ -643,9 +643,9 @@ def run_demo(settings: DemoSettings) -> DemoSummary:
     paths.update(
         selftrain=selftrain,
         report=selftrain / "report.md",
-        runs_plot=selftrain / "runs.png",
-        confusion=selftrain / "confusion_selected.png",
     )
+    plots = {"runs_plot": selftrain / "runs.png", "confusion": selftrain / "confusion_selected.png"}
+    paths.update({name: path for name, path in plots.items() if path.exists()})
 
     summary = DemoSummary(steps, metrics, {**paths, "summary": out / "summary.md"})
     listing = "\n".join(f"- {key}: {path}" for key, path in summary.paths.items())

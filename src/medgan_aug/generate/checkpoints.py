@@ -88,6 +88,11 @@ def load_generator(path: str | os.PathLike[str], device: str | torch.device = "c
             raise CheckpointError(f"{str(path)!r} holds no generator: got {type(net).__name__}")
         return net.requires_grad_(False)
     if kind == TRAINING_FORMAT:
+        if payload.get("G_init_kwargs") is None and isinstance(payload.get("G_ema"), dict):
+            raise CheckpointError(
+                f"{str(path)!r} was trained with a generator built by your own code (GANTrainer(G=...)); "
+                "build it again and load the checkpoint's 'G_ema' state dict into it"
+            )
         if not isinstance(payload.get("G_init_kwargs"), dict) or not isinstance(payload.get("G_ema"), dict):
             raise CheckpointError(f"{str(path)!r}: the training checkpoint lacks G_ema or G_init_kwargs")
         config = payload.get("config")

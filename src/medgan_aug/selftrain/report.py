@@ -18,9 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
 
-from .._files import atomic_write
+from ..plots import plot_confusion
 from ._probabilities import check_probability_rows
 
 __all__ = ["ClassificationReport", "classification_report", "save_confusion_png"]
@@ -262,17 +261,18 @@ def classification_report(
     )
 
 
-# Longer class names are cut so that one name cannot stretch every cell of the matrix.
+# Longer class names are cut so that one name cannot stretch the whole figure.
 _MAX_NAME_CHARS = 24
-_PAD = 8
 
 
 def _short(name: str) -> str:
     return name if len(name) <= _MAX_NAME_CHARS else name[: _MAX_NAME_CHARS - 3] + "..."
 
 
-def save_confusion_png(report: ClassificationReport, path: str | os.PathLike[str], *, normalise: bool = True) -> Path:
-    """Draw the confusion matrix as a PNG with class names, counts and row percentages.
+def save_confusion_png(
+    report: ClassificationReport, path: str | os.PathLike[str], *, normalise: bool = True
+) -> Path | None:
+    """Draw the confusion matrix as a PNG with class names, counts and row percentages (needs matplotlib).
 
     Parameters
     ----------
@@ -285,53 +285,8 @@ def save_confusion_png(report: ClassificationReport, path: str | os.PathLike[str
 
     Returns
     -------
-    pathlib.Path
-        ``path``.
+    pathlib.Path or None
+        ``path``, or None when matplotlib is not installed (:func:`~medgan_aug.plots.plot_confusion`).
     """
-    confusion = np.asarray(report.confusion, dtype=np.int64)
-    k = confusion.shape[0]
-    font = ImageFont.load_default(size=13)
-    measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
-
-    def text_size(text: str) -> tuple[int, int]:
-        left, top, right, bottom = measure.textbbox((0, 0), text, font=font)
-        return int(right - left), int(bottom - top)
-
-    names = [_short(n) for n in report.class_names]
-    row_totals = confusion.sum(axis=1)
-    shares = _ratio(confusion.astype(np.float64), row_totals[:, None].astype(np.float64))
-    intensity = shares if normalise else confusion / max(int(confusion.max()), 1)
-    cell_texts = [[(str(int(confusion[i, j])), f"{100 * shares[i, j]:.1f}%") for j in range(k)] for i in range(k)]
-
-    line_h = max(text_size("Ag%0")[1], 1)
-    cell_w = max([56] + [text_size(t)[0] + 2 * _PAD for row in cell_texts for pair in row for t in pair])
-    cell_w = max([cell_w] + [text_size(n)[0] + 2 * _PAD for n in names])
-    cell_h = 2 * line_h + 3 * _PAD
-    label_w = max(text_size(n)[0] for n in names) + 2 * _PAD
-    title = "Confusion matrix: rows true, columns predicted" + (" (shaded by row share)" if normalise else "")
-    left = label_w + _PAD
-    top = 3 * line_h + 4 * _PAD
-    width = max(left + k * cell_w + _PAD, text_size(title)[0] + 2 * _PAD)
-    height = top + k * cell_h + line_h + 2 * _PAD
-
-    image = Image.new("RGB", (width, height), "white")
-    draw = ImageDraw.Draw(image)
-    draw.text((_PAD, _PAD), title, fill="black", font=font)
-    draw.text((left, _PAD + line_h + _PAD), "predicted", fill="black", font=font)
-    draw.text((_PAD, top + k * cell_h + _PAD), "true (rows)", fill="black", font=font)
-    for j, name in enumerate(names):
-        draw.text((left + j * cell_w + _PAD, top - line_h - _PAD), name, fill="black", font=font)
-    for i, name in enumerate(names):
-        y = top + i * cell_h
-        draw.text((_PAD, y + cell_h // 2 - line_h // 2), name, fill="black", font=font)
-        for j in range(k):
-            x = left + j * cell_w
-            v = float(intensity[i, j])
-            # White to dark blue; the text switches to white where the fill gets too dark to read black on.
-            fill = (round(255 - 247 * v), round(255 - 207 * v), round(255 - 148 * v))
-            draw.rectangle([x, y, x + cell_w - 1, y + cell_h - 1], fill=fill, outline=(160, 160, 160))
-            ink = "white" if v > 0.5 else "black"
-            count, share = cell_texts[i][j]
-            draw.text((x + _PAD, y + _PAD), count, fill=ink, font=font)
-            draw.text((x + _PAD, y + 2 * _PAD + line_h), share, fill=ink, font=font)
-    return atomic_write(path, lambda f: image.save(f, format="PNG"))
+    names = [_short(name) for name in report.class_names]
+    return plot_confusion(path, report.confusion, names, "Confusion matrix", normalise=normalise)

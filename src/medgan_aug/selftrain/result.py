@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import os
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from torch import nn
 
 from .._files import atomic_write
 from ..formats import CLASSIFIER_FORMAT, REPORT_FORMAT
-from ..plots import plot_curves
+from ..plots import PLOTS_MISSING, plot_curves, plotting_available
 from .classifier import create_classifier
 from .comparison import Comparison, compare_runs
 from .report import ClassificationReport, save_confusion_png
@@ -432,7 +433,8 @@ class SelfTrainResult:
     def save(self, out_dir: str | os.PathLike[str]) -> Path:
         """Write ``report.json``, ``report.md``, ``accepted.csv``, ``runs.png``, confusion PNGs and ``classifier.pt``.
 
-        Every file is written atomically. ``runs.png`` plots the validation and test ``monitor`` run by run, every
+        Every file is written atomically; the PNGs need matplotlib (a warning says when they are left out).
+        ``runs.png`` plots the validation and test ``monitor`` run by run, every
         seed's value and their mean. ``confusion_selected.png`` (and ``confusion_baseline.png`` when another run
         was selected) show the seed ensemble on the test set, or the validation set without one.
         ``classifier.pt`` holds the selected run's first-seed classifier (see :func:`load_classifier`).
@@ -459,10 +461,16 @@ class SelfTrainResult:
         writer.writerows(self.accepted)
         atomic_write(out / "accepted.csv", lambda f: f.write(buffer.getvalue().encode("utf-8")))
         split = self._scored_set()
-        self._plot(out / "runs.png", split)
-        save_confusion_png(getattr(self.selected_stage, split), out / "confusion_selected.png")
-        if self.selected != 0:
-            save_confusion_png(getattr(self.baseline, split), out / "confusion_baseline.png")
+        if plotting_available():
+            self._plot(out / "runs.png", split)
+            save_confusion_png(getattr(self.selected_stage, split), out / "confusion_selected.png")
+            if self.selected != 0:
+                save_confusion_png(getattr(self.baseline, split), out / "confusion_baseline.png")
+        else:
+            warnings.warn(
+                f"no runs.png or confusion PNGs in {out}: {PLOTS_MISSING}; report.json and report.md hold the numbers",
+                stacklevel=2,
+            )
         if self.model is not None:
             checkpoint = {
                 "format": CLASSIFIER_FORMAT,

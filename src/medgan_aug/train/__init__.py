@@ -3,7 +3,8 @@
 from .callbacks import TensorBoardCallback, TrainerCallback, tensorboard_available
 from .config import CONFIG_PRESETS, DCGAN_DEFAULTS, WGAN_GP_DEFAULTS, PresetSpec, TrainConfig, resolve_config
 from .ema import ema_beta, update_ema
-from .loss import ADVERSARIAL_LOSSES, PHASES, LossStats, StyleGAN2Loss, adversarial_terms
+from .loss import ADVERSARIAL_LOSSES, PHASES, GANLoss, LossStats, StyleGAN2Loss, adversarial_terms
+from .random_streams import RunRandomness
 from .reports import append_stats, plot_curves, read_stats, save_image_grid
 from .sampler import InfiniteSampler
 from .tracking import MetricTracker
@@ -17,11 +18,13 @@ __all__ = [
     "PHASES",
     "TRAINING_FORMAT",
     "WGAN_GP_DEFAULTS",
+    "GANLoss",
     "GANTrainer",
     "InfiniteSampler",
     "LossStats",
     "MetricTracker",
     "PresetSpec",
+    "RunRandomness",
     "StyleGAN2Loss",
     "TensorBoardCallback",
     "TrainConfig",

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
 import torch
 import torch.nn.functional as F
@@ -26,7 +27,7 @@ from torch import nn
 from ..augment import AdaptiveAugment
 from ..nets import DCGANDiscriminator, DCGANGenerator, StyleDiscriminator, StyleGenerator
 
-__all__ = ["ADVERSARIAL_LOSSES", "PHASES", "LossStats", "StyleGAN2Loss", "adversarial_terms"]
+__all__ = ["ADVERSARIAL_LOSSES", "PHASES", "GANLoss", "LossStats", "StyleGAN2Loss", "adversarial_terms"]
 
 # A phase is one optimiser step's worth of gradient: the main loss, its lazy
 # regulariser, or both at once when regularisation is not lazy.
@@ -88,6 +89,29 @@ class LossStats:
     gp_penalty: torch.Tensor | None = None
     real_logits: torch.Tensor | None = None
     fake_logits: torch.Tensor | None = None
+
+
+@runtime_checkable
+class GANLoss(Protocol):
+    """What :class:`~medgan_aug.train.GANTrainer` asks of a training objective (:class:`StyleGAN2Loss` is one).
+
+    The trainer calls :meth:`accumulate_gradients` once per phase and minibatch chunk with the networks'
+    ``requires_grad`` set for that phase, then steps the phase's optimiser. Phases follow :data:`PHASES`:
+    ``"Gmain"``/``"Dmain"`` the adversarial terms, ``"Greg"``/``"Dreg"`` the lazy regularisers every
+    ``config.G_reg_interval``/``config.D_reg_interval`` minibatches (``"Gboth"``/``"Dboth"`` when the interval is
+    None). The returned :class:`LossStats` feed ``stats.jsonl`` (means of the per-sample values) and ADA (the
+    ``real_logits`` of ``"Dmain"``/``"Dboth"``).
+    """
+
+    def accumulate_gradients(
+        self,
+        phase: str,
+        real_img: torch.Tensor,
+        real_c: torch.Tensor | None,
+        gen_z: torch.Tensor,
+        gen_c: torch.Tensor | None,
+        gain: float = 1.0,
+    ) -> LossStats: ...
 
 
 class StyleGAN2Loss(nn.Module):

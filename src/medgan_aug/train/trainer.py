@@ -8,6 +8,7 @@ import json
 import math
 import sys
 import time
+import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,12 +21,15 @@ from torch.utils.data import DataLoader, Dataset
 from .._files import atomic_write
 from ..augment import PRESETS, AdaController, AdaptiveAugment
 from ..formats import TRAINING_FORMAT
-from ..nets import ARCHITECTURES, StyleDiscriminator, atomic_save, load_stylegan2_ada
+from ..nets import ARCHITECTURES, StyleDiscriminator, StyleGenerator, atomic_save, load_stylegan2_ada
 from ..nets.errors import CheckpointError, StateDictMismatchError
+from ..nets.generator_like import check_generator, generate_images, is_native_generator
+from ..plots import PLOTS_MISSING, plotting_available
 from .callbacks import TrainerCallback
 from .config import TrainConfig
 from .ema import ema_beta, update_ema
-from .loss import StyleGAN2Loss
+from .loss import GANLoss, StyleGAN2Loss
+from .random_streams import RunRandomness
 from .reports import append_stats, plot_curves, read_stats, save_image_grid
 from .sampler import InfiniteSampler
 from .tracking import MetricTracker
@@ -83,28 +87,52 @@ def _distributed() -> tuple[int, int]:
 class GANTrainer:
     """Train a StyleGAN2 (or DCGAN) generator on a small image dataset with adaptive discriminator augmentation.
 
-    The networks are those of ``config.arch``. With ``config.mask_channels`` > 0 the dataset's items carry
-    segmentation masks after the image channels (:class:`~medgan_aug.data.PairedImageFolderDataset`): G makes
-    image and masks together, D judges the pairs, ADA moves masks with the image and recolours only the image,
-    sample grids show each image beside its first mask, and metrics score the image channels.
+    The networks are those of ``config.arch``, or your own (``G``, ``D``, ``augment_pipe``, ``loss``). With
+    ``config.mask_channels`` > 0 the dataset's items carry segmentation masks after the image channels
+    (:class:`~medgan_aug.data.PairedImageFolderDataset`): G makes image and masks together, D judges the pairs,
+    ADA moves masks with the image and recolours only the image, sample grids show each image beside its first
+    mask, and metrics score the image channels.
 
     Run it in one process, or in several launched by ``torchrun`` (the trainer
     joins the process group torchrun sets up; each process takes its share of
     every minibatch and gradients are averaged). Everything a run writes goes
     to ``outdir``: ``config.json``, ``stats.jsonl`` (one row per tick), sample
     grids (``reals.png``, ``fakes-<kimg>.png``, from fixed latents),
-    ``loss.png`` and ``augment.png`` plots, and full training checkpoints
+    ``loss.png`` and ``augment.png`` plots (with matplotlib installed, ``medgan-aug[plots]``; a warning says when
+    they are left out), and full training checkpoints
     (``training-<kimg>.pt``, written atomically) to resume from.
+
+    The run draws its random numbers from its own streams (:class:`~medgan_aug.train.RunRandomness`, seeded by
+    ``seed``), not from torch's global generator, which it leaves as it found it; a resumed run continues them.
 
     Parameters
     ----------
     config : TrainConfig
-        From :func:`~medgan_aug.train.resolve_config`.
+        From :func:`~medgan_aug.train.resolve_config`: the optimiser, batch, EMA and regularisation settings, and
+        the networks' when they are built here.
     dataset : torch.utils.data.Dataset
         Items ``(image [C, R, R] in [-1, 1], label [c_dim])``, e.g. :class:`~medgan_aug.data.ImageFolderDataset`;
         ``C`` counts the masks too.
     outdir : str or Path
         Run directory (created).
+    G, D : torch.nn.Module, optional
+        Networks of your own, given together, in place of ``config.arch``'s: ``G`` a
+        :class:`~medgan_aug.nets.GeneratorLike` module (``z_dim``, ``c_dim``, ``img_resolution``,
+        ``img_channels`` matching ``config`` and the dataset; ``G(z, c)`` images in [-1, 1]), ``D(images, c)``
+        logits ``[N, 1]``. Without a ``loss`` they train with :class:`~medgan_aug.train.StyleGAN2Loss`, which
+        applies path-length regularisation and style mixing only to a :class:`~medgan_aug.nets.StyleGenerator`
+        (``config.pl_weight`` and ``config.style_mixing_prob`` must be 0 for another generator). Their
+        checkpoints hold state dicts without ``G_init_kwargs``: rebuild the modules yourself to load them.
+    augment_pipe : AdaptiveAugment, optional
+        Your own augmentation pipeline (its own probabilities and strengths) in place of ``augpipe`` and
+        ``color``; ``p`` starts from the pipe's own (leave ``p`` at 0), ``augment`` still says how it moves and
+        must not be ``'noaug'``.
+    loss : GANLoss, optional
+        Your own objective, with ``G`` and ``D``: an object whose ``accumulate_gradients(phase, real_img,
+        real_c, gen_z, gen_c, gain)`` backpropagates one phase and returns
+        :class:`~medgan_aug.train.LossStats` (:class:`~medgan_aug.train.GANLoss`). It must use ``G``, ``D``
+        and ``augment_pipe`` (the trainer optimises, averages and checkpoints those); its own buffers are
+        checkpointed when it is a module.
     augment : str
         ``'ada'`` (p tuned to ``target``), ``'fixed'`` (p stays at ``p``) or ``'noaug'``.
     augpipe : str
@@ -154,6 +182,10 @@ class GANTrainer:
         dataset: Dataset,
         outdir: str | Path,
         *,
+        G: torch.nn.Module | None = None,
+        D: torch.nn.Module | None = None,
+        augment_pipe: AdaptiveAugment | None = None,
+        loss: GANLoss | None = None,
         augment: str = "ada",
         augpipe: str = "bgc",
         color: bool = True,
@@ -184,6 +216,10 @@ class GANTrainer:
             raise ValueError(f"config.arch must be one of {', '.join(ARCHITECTURES)}, got {config.arch!r}")
         if freeze_d and config.arch != "stylegan2":
             raise ValueError(f"freeze_d freezes StyleGAN2 discriminator blocks; config.arch is {config.arch!r}")
+        self._check_own_parts(config, G, D, augment, augment_pipe, loss, freeze_d, p)
+        # What was passed in rather than built from the config, by class name (in config.json and checkpoints).
+        parts = (("G", G), ("D", D), ("augment_pipe", augment_pipe), ("loss", loss))
+        own_parts = {name: type(part).__name__ for name, part in parts if part is not None}
         self.rank, self.world = _distributed()
         if config.num_gpus != self.world:
             raise ValueError(f"config was resolved for {config.num_gpus} processes but {self.world} are running")
@@ -205,42 +241,52 @@ class GANTrainer:
             if not isinstance(callback, TrainerCallback):
                 raise TypeError(f"callbacks must be TrainerCallback instances, got {type(callback).__name__}")
         self.rounds = config.batch // (config.batch_gpu * self.world)
-        torch.manual_seed(seed * self.world + self.rank)
-
-        D_kwargs = copy.deepcopy(config.D_kwargs)
-        if freeze_d:
-            D_kwargs.setdefault("block_kwargs", {})["freeze_layers"] = freeze_d
-        G_class, D_class = ARCHITECTURES[config.arch]
         if config.channels_last and config.arch != "stylegan2":
             raise ValueError(f"config.channels_last runs the StyleGAN2 networks channels-last; arch is {config.arch!r}")
-        self.G = G_class(**config.G_kwargs).train().requires_grad_(False).to(self.device)
-        self.D = D_class(**D_kwargs).train().requires_grad_(False).to(self.device)
-        if config.channels_last:
-            # Channels-last weights; the StyleGAN2 networks then keep every activation channels-last.
-            self.G.to(memory_format=torch.channels_last)
-            self.D.to(memory_format=torch.channels_last)
-        self.G_ema = copy.deepcopy(self.G).eval()
-        self.augment_mode = augment
-        self.augment = None
-        self.ada = None
-        if augment != "noaug":
-            self.augment = AdaptiveAugment(augpipe, p=p, color=color, mask_channels=config.mask_channels)
-            self.augment.to(self.device)
-            self.ada = AdaController(
-                self.augment, target=target if augment == "ada" else None, interval=ada_interval, speed_kimg=ada_kimg
+        self.random = RunRandomness(seed * self.world + self.rank, self.device)
+        self.own_networks = G is not None
+        with self.random.active():
+            if G is None:
+                D_kwargs = copy.deepcopy(config.D_kwargs)
+                if freeze_d:
+                    D_kwargs.setdefault("block_kwargs", {})["freeze_layers"] = freeze_d
+                G_class, D_class = ARCHITECTURES[config.arch]
+                G, D = G_class(**config.G_kwargs), D_class(**D_kwargs)
+            self.G = G.train().requires_grad_(False).to(self.device)
+            self.D = D.train().requires_grad_(False).to(self.device)
+            if config.channels_last:
+                # Channels-last weights; the StyleGAN2 networks then keep every activation channels-last.
+                self.G.to(memory_format=torch.channels_last)
+                self.D.to(memory_format=torch.channels_last)
+            self.G_ema = copy.deepcopy(self.G).eval()
+            self.augment_mode = augment
+            self.augment = None
+            self.ada = None
+            if augment != "noaug":
+                self.augment = augment_pipe or AdaptiveAugment(
+                    augpipe, p=p, color=color, mask_channels=config.mask_channels
+                )
+                self.augment.to(self.device)
+                self.ada = AdaController(
+                    self.augment,
+                    target=target if augment == "ada" else None,
+                    interval=ada_interval,
+                    speed_kimg=ada_kimg,
+                )
+            self.loss = loss or StyleGAN2Loss(
+                self.G,
+                self.D,
+                self.augment,
+                r1_gamma=config.r1_gamma,
+                style_mixing_prob=config.style_mixing_prob,
+                pl_weight=config.pl_weight,
+                pl_batch_shrink=config.pl_batch_shrink,
+                pl_decay=config.pl_decay,
+                loss=config.loss,
+                gp_lambda=config.gp_lambda,
             )
-        self.loss = StyleGAN2Loss(
-            self.G,
-            self.D,
-            self.augment,
-            r1_gamma=config.r1_gamma,
-            style_mixing_prob=config.style_mixing_prob,
-            pl_weight=config.pl_weight,
-            pl_batch_shrink=config.pl_batch_shrink,
-            pl_decay=config.pl_decay,
-            loss=config.loss,
-            gp_lambda=config.gp_lambda,
-        ).to(self.device)
+            if isinstance(self.loss, torch.nn.Module):
+                self.loss.to(self.device)
         if self.world > 1:
             # Every process starts from rank 0's weights (they were seeded differently).
             for module in (self.G, self.D, self.G_ema, self.augment):
@@ -248,6 +294,7 @@ class GANTrainer:
                     dist.broadcast(tensor.data, src=0)
         self.phases = self._phases()
         self._last_progress = 0.0
+        self._warned_no_plots = False
         self.cur_nimg = 0
         self.cur_tick = 0
         self.batch_idx = 0
@@ -262,6 +309,7 @@ class GANTrainer:
             "freeze_d": freeze_d,
             "seed": seed,
             "kimg_per_tick": kimg_per_tick,
+            "own_parts": own_parts,
         }
         if resume is not None:
             self._resume(Path(resume))
@@ -287,6 +335,51 @@ class GANTrainer:
                 f"a conditional run needs labels of {config.c_dim} classes, the dataset gives {label.numel()} "
                 "(class subfolders or a dataset.json)"
             )
+
+    @staticmethod
+    def _check_own_parts(
+        config: TrainConfig,
+        G: torch.nn.Module | None,
+        D: torch.nn.Module | None,
+        augment: str,
+        augment_pipe: AdaptiveAugment | None,
+        loss: GANLoss | None,
+        freeze_d: int,
+        p: float,
+    ) -> None:
+        if (G is None) != (D is None):
+            raise ValueError("G and D go together: pass both networks, or neither to build config.arch's")
+        if loss is not None and G is None:
+            raise ValueError("loss needs the networks it trains: pass G and D with it")
+        if loss is not None and not callable(getattr(loss, "accumulate_gradients", None)):
+            raise TypeError(f"loss ({type(loss).__name__}) has no accumulate_gradients(phase, real_img, real_c, ...)")
+        if augment_pipe is not None:
+            if not isinstance(augment_pipe, AdaptiveAugment):
+                raise TypeError(f"augment_pipe must be an AdaptiveAugment, got {type(augment_pipe).__name__}")
+            if augment == "noaug":
+                raise ValueError("augment_pipe was given but augment='noaug': choose 'ada' or 'fixed'")
+            if p:
+                raise ValueError(f"p={p} was given with augment_pipe, which starts from its own p: set it there")
+            if augment_pipe.mask_channels != config.mask_channels:
+                raise ValueError(
+                    f"augment_pipe moves {augment_pipe.mask_channels} mask channel(s); the config has "
+                    f"{config.mask_channels}"
+                )
+            if loss is not None and getattr(loss, "augment", augment_pipe) is not augment_pipe:
+                raise ValueError("loss augments with another pipeline than augment_pipe; build it with augment_pipe")
+        if G is None:
+            return
+        for name, net in (("G", G), ("D", D)):
+            if not isinstance(net, torch.nn.Module):
+                kind = type(net).__name__
+                raise TypeError(f"{name} must be a torch.nn.Module (its parameters are trained), got {kind}")
+        check_generator(G)
+        expected = {"img_resolution": config.resolution, "img_channels": config.net_channels, "c_dim": config.c_dim}
+        for attribute, value in expected.items():
+            if getattr(G, attribute) != value:
+                raise ValueError(f"G.{attribute} is {getattr(G, attribute)!r}, but the config and dataset need {value}")
+        if freeze_d:
+            raise ValueError("freeze_d freezes the blocks of a discriminator built from config.arch, not of your own D")
 
     def _phases(self) -> list[_Phase]:
         phases = []
@@ -319,25 +412,36 @@ class GANTrainer:
             "G": self.G.state_dict(),
             "D": self.D.state_dict(),
             "G_ema": self.G_ema.state_dict(),
-            "G_init_kwargs": self.G.init_kwargs,
-            "D_init_kwargs": self.D.init_kwargs,
+            # None for networks built by the caller: only their code can rebuild them.
+            "G_init_kwargs": getattr(self.G, "init_kwargs", None),
+            "D_init_kwargs": getattr(self.D, "init_kwargs", None),
             "augment": self.augment.state_dict() if self.augment is not None else None,
             "ada": self.ada.state_dict() if self.ada is not None else None,
             "optimizers": optimizers,
-            "pl_mean": self.loss.pl_mean.detach().cpu(),
+            "loss_buffers": {name: buffer.detach().cpu() for name, buffer in self._loss_buffers().items()},
             "cur_nimg": self.cur_nimg,
             "cur_tick": self.cur_tick,
             "batch_idx": self.batch_idx,
-            "rng": torch.get_rng_state(),
+            "rng": self.random.state_dict()["cpu"],
+            "rng_cuda": self.random.state_dict()["cuda"],
             "metrics": self.metrics.state_dict() if self.metrics is not None else None,
         }
+
+    def _loss_buffers(self) -> dict[str, torch.Tensor]:
+        """The loss's own buffers (StyleGAN2Loss: ``pl_mean``), not those of the networks and pipe it holds."""
+        if not isinstance(self.loss, torch.nn.Module):
+            return {}
+        held = [module for module in (self.G, self.D, self.augment) if module is not None]
+        shared = {id(tensor) for module in held for tensor in (*module.buffers(), *module.parameters())}
+        return {name: buffer for name, buffer in self.loss.named_buffers() if id(buffer) not in shared}
 
     def _resume(self, path: Path) -> None:
         if not path.is_file():
             raise FileNotFoundError(f"resume checkpoint {str(path)!r} does not exist")
         if path.suffix == ".pkl":
-            if not isinstance(self.D, StyleDiscriminator):
-                raise ValueError(f"{str(path)!r} is a StyleGAN2-ADA snapshot; it cannot start a {self.config.arch} run")
+            if not isinstance(self.D, StyleDiscriminator) or not isinstance(self.G, StyleGenerator):
+                networks = f"{type(self.G).__name__}/{type(self.D).__name__}"
+                raise ValueError(f"{str(path)!r} is a StyleGAN2-ADA snapshot; it cannot start a {networks} run")
             snap = load_stylegan2_ada(path)
             for name in ("G", "D", "G_ema"):
                 if name in snap:
@@ -379,11 +483,17 @@ class GANTrainer:
                 self.ada.load_state_dict(state["ada"])
         for phase in self.phases:
             phase.optimizer.load_state_dict(state["optimizers"][phase.name[0]])
-        self.loss.pl_mean.copy_(state["pl_mean"])
+        # Checkpoints before 0.2 hold StyleGAN2Loss's one buffer as "pl_mean".
+        saved_buffers = state.get("loss_buffers", {"pl_mean": state.get("pl_mean")})
+        with torch.no_grad():
+            for name, buffer in self._loss_buffers().items():
+                if saved_buffers.get(name) is None:
+                    raise CheckpointError(f"{str(path)!r} lacks the loss buffer {name!r} (trained with another loss?)")
+                buffer.copy_(saved_buffers[name])
         self.cur_nimg = int(state["cur_nimg"])
         self.cur_tick = int(state["cur_tick"])
         self.batch_idx = int(state["batch_idx"])
-        torch.set_rng_state(state["rng"].cpu())
+        self.random.load_state_dict({"cpu": state["rng"], "cuda": state.get("rng_cuda")})
         if self.metrics is not None and state.get("metrics") is not None:
             self.metrics.load_state_dict(state["metrics"])
 
@@ -427,7 +537,7 @@ class GANTrainer:
             phase.module.requires_grad_(True)
             phase.optimizer.zero_grad(set_to_none=True)
             for real, c in zip(real_chunks, c_chunks, strict=True):
-                gen_z = torch.randn(real.shape[0], config.G_kwargs["z_dim"], device=self.device)
+                gen_z = torch.randn(real.shape[0], self.G.z_dim, device=self.device)
                 # Generated labels follow the data's label distribution.
                 gen_c = c[torch.randperm(c.shape[0], device=self.device)] if conditional else None
                 stats = self.loss.accumulate_gradients(
@@ -478,7 +588,7 @@ class GANTrainer:
         pathlib.Path
             The last checkpoint written.
         """
-        with tf32_allowed(self.config.allow_tf32):
+        with tf32_allowed(self.config.allow_tf32), self.random.active():
             return self._train(kimg)
 
     def _train(self, kimg: float | None) -> Path:
@@ -584,7 +694,7 @@ class GANTrainer:
         images = []
         for i in range(0, z.shape[0], self.config.batch_gpu):
             ci = c[i : i + self.config.batch_gpu] if c is not None else None
-            images.append(self.G_ema(z[i : i + self.config.batch_gpu], ci, noise_mode="const").cpu())
+            images.append(generate_images(self.G_ema, z[i : i + self.config.batch_gpu], ci).cpu())
         return torch.cat(images)
 
     def metric_inputs(self) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -612,7 +722,7 @@ class GANTrainer:
             row.update(results)
             kimg = self.cur_nimg / 1000
             if tracker.update(results, kimg):
-                self.G_ema.save(self.outdir / "best-network.pt", metadata={"kimg": kimg, **results})
+                self._save_best(kimg, results)
             row[f"best_{tracker.key}"] = tracker.best
             stop.fill_(int(tracker.should_stop))
         if self.world > 1:
@@ -625,6 +735,14 @@ class GANTrainer:
                 flush=True,
             )
         return bool(stop.item())
+
+    def _save_best(self, kimg: float, results: dict[str, float]) -> None:
+        path = self.outdir / "best-network.pt"
+        if is_native_generator(self.G_ema):
+            self.G_ema.save(path, metadata={"kimg": kimg, **results})
+        else:
+            # A network of the caller's own: its state dict, which its own code loads.
+            atomic_save({"G_ema": self.G_ema.state_dict(), "kimg": kimg, "metrics": results}, path)
 
     def _tick_row(self, totals: _Totals, start_nimg: int, start_time: float) -> dict[str, Any]:
         means = {key: float(total) / count for key, (total, count) in totals.items() if count}
@@ -646,6 +764,15 @@ class GANTrainer:
         }
 
     def _plot(self) -> None:
+        if not plotting_available():
+            if not self._warned_no_plots:
+                warnings.warn(
+                    f"no loss.png, augment.png or metrics.png in {self.outdir}: {PLOTS_MISSING}; stats.jsonl holds "
+                    "the numbers",
+                    stacklevel=3,
+                )
+                self._warned_no_plots = True
+            return
         rows = read_stats(self.outdir / "stats.jsonl")
         kimg = [row["kimg"] for row in rows]
         losses = {key: [row.get(key) for row in rows] for key in ("loss_g", "loss_d_real", "loss_d_fake")}
