@@ -11,7 +11,8 @@ from torch import nn
 from medgan_aug.data import read_manifest
 from medgan_aug.generate import generator_inputs, synthesize
 from medgan_aug.metrics import FIDScorer
-from medgan_aug.nets import GeneratorLike, check_generator, generator_device, is_native_generator
+from medgan_aug.nets import GeneratorLike, check_generator
+from medgan_aug.nets.generator_like import generator_device, is_native_generator
 from medgan_aug.selftrain import GeneratorPool
 from tests.test_metrics import METRICS_NO_ISC, TinyFeatures, _uint8_images
 from tests.test_synthetic import make_generator

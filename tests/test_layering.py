@@ -117,6 +117,7 @@ def test_the_parts_import_each_other_without_a_cycle():
     assert not ({"generate", "train", "metrics", "selftrain"} & edges.get("data", set()))
     assert not ({"train", "metrics", "selftrain", "cli"} & edges.get("generate", set()))
     assert "selftrain" not in edges.get("train", set())
+    assert "selftrain" not in edges.get("metrics", set()), "metrics imports selftrain"
 
 
 def test_no_part_imports_another_parts_private_names():

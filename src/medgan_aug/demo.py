@@ -464,12 +464,12 @@ def run_demo(settings: DemoSettings) -> DemoSummary:
     from .data import ImageFolderDataset, VolumeSlicer
     from .generate import load_generator, synthesize
     from .metrics import ClassifierFeatures, FIDScorer
+    from .nets.classifiers import check_model_name
     from .selftrain import (
         FolderPool,
         SelfTrainConfig,
         SelfTrainer,
         TrainSettings,
-        check_model_name,
         create_classifier,
         load_real_splits,
         predict,

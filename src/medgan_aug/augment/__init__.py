@@ -5,18 +5,17 @@ StyleGAN2-ADA, usable on any NCHW batch; :class:`AdaController` tunes its
 probability ``p`` from the discriminator's outputs on real images.
 """
 
+from .._deprecation import moved_names
 from .adaptive import COLOR_TRANSFORMS, PRESETS, TRANSFORMS, AdaptiveAugment, AugmentParams
 from .controller import AdaController
-from .wavelets import SYM2, SYM6, band_filter_bank
 
 __all__ = [
     "COLOR_TRANSFORMS",
     "PRESETS",
-    "SYM2",
-    "SYM6",
     "TRANSFORMS",
     "AdaController",
     "AdaptiveAugment",
     "AugmentParams",
-    "band_filter_bank",
 ]
+
+__getattr__ = moved_names(__name__, dict.fromkeys(("SYM2", "SYM6", "band_filter_bank"), f"{__name__}.wavelets"), "0.3")

@@ -13,6 +13,7 @@ from torch import nn
 from torch_fidelity.feature_extractor_base import FeatureExtractorBase
 from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY, register_feature_extractor
 
+from ..nets.classifiers import load_classifier
 from .weights import MetricsWeightsError, file_sha256
 
 __all__ = [
@@ -189,8 +190,6 @@ class ClassifierFeatures(nn.Module):
     @classmethod
     def from_file(cls, path: str | os.PathLike[str]) -> ClassifierFeatures:
         """Load a ``classifier.pt`` written by :meth:`~medgan_aug.selftrain.SelfTrainResult.save`."""
-        from ..selftrain.result import load_classifier
-
         model, meta = load_classifier(path)
         return cls(model, int(meta["in_chans"]), int(meta["image_size"]))
 

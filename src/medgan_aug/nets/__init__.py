@@ -13,15 +13,16 @@ dermoscopy (128 px) and MNIST (28 px) studies (:data:`DCGAN_PRESETS`), saved and
 :class:`GeneratorLike`: ``z_dim``, ``c_dim``, ``img_resolution``, ``img_channels`` and ``G(z, c)``.
 """
 
-from .architectures import ARCHITECTURES, Generator
+from .._deprecation import moved_names
+from .architectures import ARCHITECTURES
 from .checkpoint import (
     CHECKPOINT_FORMAT,
     CheckpointMixin,
     TransferReport,
-    atomic_save,
     convert_color_channels,
     load_network,
 )
+from .classifiers import create_classifier, load_classifier
 from .dcgan import DCGAN_PRESETS, DCGANDiscriminator, DCGANGenerator
 from .discriminator import DiscriminatorBlock, DiscriminatorEpilogue, StyleDiscriminator
 from .errors import CheckpointError, StateDictMismatchError, UnsafeCheckpointError
@@ -30,11 +31,7 @@ from .generator_like import (
     NOISE_MODES,
     GeneratorLike,
     check_generator,
-    check_sampling,
     generate_images,
-    generator_device,
-    generator_image_channels,
-    is_native_generator,
 )
 from .layers import Conv2dLayer, FullyConnectedLayer, MinibatchStdLayer, normalize_2nd_moment
 from .mapping import MappingNetwork
@@ -54,7 +51,6 @@ __all__ = [
     "DiscriminatorBlock",
     "DiscriminatorEpilogue",
     "FullyConnectedLayer",
-    "Generator",
     "GeneratorLike",
     "MappingNetwork",
     "MinibatchStdLayer",
@@ -67,15 +63,25 @@ __all__ = [
     "ToRGBLayer",
     "TransferReport",
     "UnsafeCheckpointError",
-    "atomic_save",
     "check_generator",
-    "check_sampling",
     "convert_color_channels",
+    "create_classifier",
     "generate_images",
-    "generator_device",
-    "generator_image_channels",
-    "is_native_generator",
+    "load_classifier",
     "load_network",
     "load_stylegan2_ada",
     "normalize_2nd_moment",
 ]
+
+__getattr__ = moved_names(
+    __name__,
+    {
+        "Generator": f"{__name__}.architectures",
+        "atomic_save": f"{__name__}.checkpoint",
+        **dict.fromkeys(
+            ("check_sampling", "generator_device", "generator_image_channels", "is_native_generator"),
+            f"{__name__}.generator_like",
+        ),
+    },
+    "0.3",
+)

@@ -10,7 +10,8 @@ tests, a three-way verdict) and is written as ``report.json``, ``report.md`` and
 :func:`load_real_splits` reads the real images with the caller's split or a stratified (patient-level when a
 manifest has patient ids) one.
 
-The building blocks are public too: :func:`create_classifier` builds a timm classifier with random weights or
+The building blocks are public too: :func:`create_classifier` (from :mod:`medgan_aug.nets.classifiers`) builds a
+timm classifier with random weights or
 weights from a local file (never downloaded), adapting the head and first convolution; :func:`train_classifier`
 trains it with :class:`TrainSettings`; :func:`predict` returns its softmax probabilities over a dataset;
 :func:`accept_pseudo_labels` applies the threshold and the class cap; :func:`classification_report` gives
@@ -18,20 +19,14 @@ accuracy, per-class precision/recall/F1, the confusion matrix and, for binary ta
 class, ROC AUC.
 """
 
+from .._deprecation import moved_names
+from ..nets.classifiers import adapt_input_conv, create_classifier, load_classifier
 from .acceptance import AcceptResult, accept_pseudo_labels
-from .classifier import (
-    OPTIMIZERS,
-    TrainSettings,
-    adapt_input_conv,
-    check_model_name,
-    create_classifier,
-    predict,
-    train_classifier,
-)
+from .classifier import OPTIMIZERS, TrainSettings, predict, train_classifier
 from .comparison import MIN_CLASS_IMAGES, MIN_PATIENTS, VERDICTS, Comparison, compare_runs
 from .pool import DatasetPool, FolderPool, GeneratorPool
 from .report import ClassificationReport, classification_report, save_confusion_png
-from .result import CLASSIFIER_FORMAT, CUSTOM_MODEL_PREFIX, SeedRun, SelfTrainResult, Stage, load_classifier
+from .result import SeedRun, SelfTrainResult, Stage
 from .splits import SPLIT_METHODS, LabelledSubset, RealSplits, class_fraction, load_real_splits, stratified_split
 from .statistics import (
     CONFUSION_METRICS,
@@ -47,9 +42,7 @@ from .statistics import (
 from .trainer import MODES, MONITORS, ModelFactory, SelfTrainConfig, SelfTrainer, TrainFunction
 
 __all__ = [
-    "CLASSIFIER_FORMAT",
     "CONFUSION_METRICS",
-    "CUSTOM_MODEL_PREFIX",
     "MIN_CLASS_IMAGES",
     "MIN_PATIENTS",
     "MIN_RESAMPLES",
@@ -79,7 +72,6 @@ __all__ = [
     "TrainSettings",
     "accept_pseudo_labels",
     "adapt_input_conv",
-    "check_model_name",
     "class_fraction",
     "classification_report",
     "compare_runs",
@@ -95,3 +87,13 @@ __all__ = [
     "stratified_split",
     "train_classifier",
 ]
+
+__getattr__ = moved_names(
+    __name__,
+    {
+        "CLASSIFIER_FORMAT": "medgan_aug.formats",
+        "CUSTOM_MODEL_PREFIX": "medgan_aug.nets.classifiers",
+        "check_model_name": "medgan_aug.nets.classifiers",
+    },
+    "0.3",
+)

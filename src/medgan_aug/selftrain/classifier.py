@@ -3,13 +3,8 @@
 from __future__ import annotations
 
 import copy
-import difflib
 import math
-import os
-import warnings
-from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -19,183 +14,15 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
-__all__ = [
-    "OPTIMIZERS",
-    "TrainSettings",
-    "adapt_input_conv",
-    "check_model_name",
-    "create_classifier",
-    "predict",
-    "train_classifier",
-]
+from .._validation import check_positive_int
+
+__all__ = ["OPTIMIZERS", "TrainSettings", "predict", "train_classifier"]
 
 OPTIMIZERS: tuple[str, ...] = ("adamw", "sgd")
 """Accepted values of :attr:`TrainSettings.optimizer`."""
 
 _MIN_CROP_AREA = 0.8  # smallest fraction of the image area kept by the random resized crop
 _SGD_MOMENTUM = 0.9
-_MAX_SUGGESTIONS = 8
-
-
-def _close_model_names(name: str) -> list[str]:
-    import timm
-
-    # A substring pattern finds variants ("resnet" -> "resnet18"); difflib catches typos ("resnt18").
-    close = timm.list_models(f"*{name}*")
-    if not close:
-        close = difflib.get_close_matches(name, timm.list_models(), n=_MAX_SUGGESTIONS, cutoff=0.6)
-    return close[:_MAX_SUGGESTIONS]
-
-
-def _check_positive_int(value: Any, name: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-
-
-def _load_state_dict(path: Path) -> dict[str, torch.Tensor]:
-    try:
-        loaded = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:
-        raise ValueError(f"weights file {path}: cannot read it with torch.load: {error}") from error
-    # timm's training script wraps the weights as {"state_dict": ..., "optimizer": ...}.
-    if isinstance(loaded, Mapping) and isinstance(loaded.get("state_dict"), Mapping):
-        loaded = loaded["state_dict"]
-    if not isinstance(loaded, Mapping) or not all(
-        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in loaded.items()
-    ):
-        raise ValueError(f"weights file {path}: expected a state dict (parameter name -> tensor)")
-    return dict(loaded)
-
-
-def _names(cfg_value: Any) -> tuple[str, ...]:
-    if not cfg_value:
-        return ()
-    return (cfg_value,) if isinstance(cfg_value, str) else tuple(cfg_value)
-
-
-def check_model_name(name: str) -> None:
-    """Raise a ValueError listing close names when timm has no model ``name``.
-
-    Parameters
-    ----------
-    name : str
-        A timm model name, e.g. ``"convnext_tiny"``.
-    """
-    import timm
-
-    if not isinstance(name, str) or not timm.is_model(name):
-        close = _close_model_names(name) if isinstance(name, str) else []
-        hint = f"; close names: {', '.join(close)}" if close else "; see timm.list_models() for the names"
-        raise ValueError(f"name: timm has no model named {name!r}{hint}")
-
-
-def adapt_input_conv(weight: torch.Tensor, in_chans: int) -> torch.Tensor:
-    """Return a first-conv kernel ``[O, I, ...]`` turned into ``[O, in_chans, ...]``.
-
-    Every new input channel gets the sum of the saved kernels over their ``I`` input channels divided by
-    ``in_chans``. An image whose ``in_chans`` channels are all equal therefore gives the same first-layer
-    response as the saved network on that image repeated over its ``I`` channels (e.g. a grayscale image fed
-    to RGB weights); for ``in_chans == 1`` the kernel is the plain sum over the saved input channels.
-
-    Parameters
-    ----------
-    weight : torch.Tensor
-        The saved kernel, input channels on dimension 1.
-    in_chans : int
-        The number of input channels wanted.
-
-    Returns
-    -------
-    torch.Tensor
-        The adapted kernel, in ``weight``'s dtype.
-    """
-    _check_positive_int(in_chans, "in_chans")
-    summed = weight.double().sum(dim=1, keepdim=True) / in_chans
-    return summed.expand(-1, in_chans, *weight.shape[2:]).to(weight.dtype).contiguous()
-
-
-def create_classifier(
-    name: str, num_classes: int, in_chans: int, *, weights: str | os.PathLike[str] | None = None
-) -> nn.Module:
-    """Create a timm image classifier, with random weights or weights from a local file.
-
-    Nothing is ever downloaded: the model is built with ``pretrained=False``.
-
-    Parameters
-    ----------
-    name : str
-        A timm model name, e.g. ``"resnet18"``.
-    num_classes : int
-        Number of classes (outputs of the classifier head).
-    in_chans : int
-        Number of input image channels (1 for grayscale).
-    weights : str or os.PathLike, optional
-        A state dict saved with :func:`torch.save` (or a timm checkpoint holding one under ``"state_dict"``) of
-        the same architecture. Classifier-head tensors whose shape differs (trained for another number of
-        classes) are dropped, with a warning naming them, and keep their random initialisation. A first
-        convolution saved for another number of input channels is adapted with :func:`adapt_input_conv`
-        (sum over the saved input channels divided by ``in_chans``).
-
-    Returns
-    -------
-    torch.nn.Module
-        The classifier, mapping ``[B, in_chans, H, W]`` images to ``[B, num_classes]`` logits.
-
-    Raises
-    ------
-    ValueError
-        If timm has no model ``name`` (the message lists close names), an argument is invalid, or the weights
-        do not fit the architecture.
-    FileNotFoundError
-        If ``weights`` does not exist.
-    """
-    import timm
-
-    _check_positive_int(num_classes, "num_classes")
-    _check_positive_int(in_chans, "in_chans")
-    check_model_name(name)
-    path = None if weights is None else Path(weights)
-    if path is not None and not path.is_file():
-        raise FileNotFoundError(f"weights file {path} does not exist")
-
-    model = timm.create_model(name, pretrained=False, num_classes=num_classes, in_chans=in_chans)
-    if path is None:
-        return model
-
-    saved = _load_state_dict(path)
-    own = model.state_dict()
-    cfg = model.pretrained_cfg
-    for conv in _names(cfg.get("first_conv")):
-        key = f"{conv}.weight"
-        if key in saved and key in own and saved[key].ndim >= 3 and saved[key].shape[1] != in_chans:
-            saved[key] = adapt_input_conv(saved[key], in_chans)
-    head_prefixes = tuple(f"{head}." for head in _names(cfg.get("classifier")))
-    dropped = [
-        key
-        for key, value in saved.items()
-        if key.startswith(head_prefixes) and key in own and value.shape != own[key].shape
-    ]
-    for key in dropped:
-        del saved[key]
-    mismatched = [key for key, value in saved.items() if key in own and value.shape != own[key].shape]
-    if mismatched:
-        details = ", ".join(f"{k} {tuple(saved[k].shape)} vs {tuple(own[k].shape)}" for k in mismatched[:5])
-        raise ValueError(f"weights file {path} does not fit timm model {name!r}: shapes differ for {details}")
-    missing, unexpected = model.load_state_dict(saved, strict=False)
-    missing = [key for key in missing if key not in dropped]
-    if missing or unexpected:
-        raise ValueError(
-            f"weights file {path} does not fit timm model {name!r}: missing {sorted(missing)[:5]}, "
-            f"unexpected {sorted(unexpected)[:5]} ({len(missing)} and {len(unexpected)} keys)"
-        )
-    if dropped:
-        warnings.warn(
-            f"weights file {path}: dropped the classifier-head tensors {', '.join(dropped)} (saved for another "
-            f"number of classes); they keep their random initialisation for num_classes={num_classes}",
-            UserWarning,
-            stacklevel=2,
-        )
-    return model
 
 
 @dataclass
@@ -241,8 +68,8 @@ class TrainSettings:
 
     def __post_init__(self) -> None:
         """Reject invalid settings."""
-        _check_positive_int(self.epochs, "epochs")
-        _check_positive_int(self.batch_size, "batch_size")
+        check_positive_int(self.epochs, "epochs")
+        check_positive_int(self.batch_size, "batch_size")
         if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
             raise ValueError(f"lr must be a positive finite number, got {self.lr!r}")
         if not (isinstance(self.weight_decay, (int, float)) and math.isfinite(self.weight_decay)):
@@ -252,7 +79,7 @@ class TrainSettings:
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
         if self.image_size is not None:
-            _check_positive_int(self.image_size, "image_size")
+            check_positive_int(self.image_size, "image_size")
         if isinstance(self.num_workers, bool) or not isinstance(self.num_workers, int) or self.num_workers < 0:
             raise ValueError(f"num_workers must be an integer >= 0, got {self.num_workers!r}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
@@ -490,11 +317,11 @@ def predict(
     numpy.ndarray
         float32 ``[N, K]`` class probabilities in item order; each row sums to 1.
     """
-    _check_positive_int(batch_size, "batch_size")
+    check_positive_int(batch_size, "batch_size")
     if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 0:
         raise ValueError(f"num_workers must be an integer >= 0, got {num_workers!r}")
     if image_size is not None:
-        _check_positive_int(image_size, "image_size")
+        check_positive_int(image_size, "image_size")
     _check_dataset(data, "data")
     target = _device(device)
     was_training = model.training

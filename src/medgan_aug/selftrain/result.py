@@ -18,14 +18,10 @@ from torch import nn
 from .._files import atomic_write
 from ..formats import CLASSIFIER_FORMAT, REPORT_FORMAT
 from ..plots import PLOTS_MISSING, plot_curves, plotting_available
-from .classifier import create_classifier
 from .comparison import Comparison, compare_runs
 from .report import ClassificationReport, save_confusion_png
 
-__all__ = ["CLASSIFIER_FORMAT", "CUSTOM_MODEL_PREFIX", "SeedRun", "SelfTrainResult", "Stage", "load_classifier"]
-
-CUSTOM_MODEL_PREFIX = "model_factory:"
-"""Starts the recorded ``model`` of a classifier a user's ``model_factory`` made (then its qualified name)."""
+__all__ = ["SeedRun", "SelfTrainResult", "Stage"]
 
 _REPORT_VERSION = 2
 
@@ -484,42 +480,3 @@ class SelfTrainResult:
             }
             atomic_write(out / "classifier.pt", lambda f: torch.save(checkpoint, f))
         return out
-
-
-def load_classifier(path: str | os.PathLike[str]) -> tuple[nn.Module, dict[str, Any]]:
-    """Load a classifier written by :meth:`SelfTrainResult.save`.
-
-    Parameters
-    ----------
-    path : str or os.PathLike
-        The ``classifier.pt`` file.
-
-    Returns
-    -------
-    (torch.nn.Module, dict)
-        The timm classifier in eval mode on the CPU, and its metadata: ``model``, ``class_names``, ``in_chans``,
-        ``image_size`` (the side its input images had), ``stage`` and ``seed`` (None in files from before
-        seeds were recorded).
-
-    Raises
-    ------
-    ValueError
-        If the file is not a classifier file, or holds a classifier made by a ``model_factory``, which only
-        that factory can rebuild.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"classifier file {path} does not exist")
-    saved = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(saved, dict) or saved.get("format") != CLASSIFIER_FORMAT:
-        raise ValueError(f"classifier file {path}: not a {CLASSIFIER_FORMAT} file written by SelfTrainResult.save")
-    meta = {key: saved[key] for key in ("model", "class_names", "in_chans", "image_size", "stage")}
-    meta["seed"] = saved.get("seed")
-    if str(meta["model"]).startswith(CUSTOM_MODEL_PREFIX):
-        raise ValueError(
-            f"classifier file {path} holds a classifier made by {meta['model']}: build it with that factory "
-            "(num_classes, in_chans from the file) and load torch.load(path)['state_dict'] into it"
-        )
-    model = create_classifier(meta["model"], len(meta["class_names"]), int(meta["in_chans"]))
-    model.load_state_dict(saved["state_dict"])
-    return model.eval(), meta

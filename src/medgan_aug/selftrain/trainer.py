@@ -25,11 +25,13 @@ from torch.utils.data import ConcatDataset, Dataset, Subset
 from tqdm.auto import tqdm
 
 from ..data.dataset_writer import DatasetWriter
+from ..formats import CLASSIFIER_FORMAT
+from ..nets.classifiers import CUSTOM_MODEL_PREFIX, check_model_name, create_classifier
 from .acceptance import accept_pseudo_labels
-from .classifier import TrainSettings, check_model_name, create_classifier, predict, train_classifier
+from .classifier import TrainSettings, predict, train_classifier
 from .pool import DatasetPool, FolderPool, GeneratorPool
 from .report import ClassificationReport, classification_report
-from .result import CLASSIFIER_FORMAT, CUSTOM_MODEL_PREFIX, SeedRun, SelfTrainResult, Stage
+from .result import SeedRun, SelfTrainResult, Stage
 from .splits import RealSplits
 from .statistics import MIN_RESAMPLES
 

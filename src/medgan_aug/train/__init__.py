@@ -1,14 +1,15 @@
 """Training StyleGAN2 (or a DCGAN baseline) with adaptive discriminator augmentation on small datasets."""
 
+from .._deprecation import moved_names
 from .callbacks import TensorBoardCallback, TrainerCallback, tensorboard_available
 from .config import CONFIG_PRESETS, DCGAN_DEFAULTS, WGAN_GP_DEFAULTS, PresetSpec, TrainConfig, resolve_config
 from .ema import ema_beta, update_ema
 from .loss import ADVERSARIAL_LOSSES, PHASES, GANLoss, LossStats, StyleGAN2Loss, adversarial_terms
 from .random_streams import RunRandomness
-from .reports import append_stats, plot_curves, read_stats, save_image_grid
+from .reports import read_stats, save_image_grid
 from .sampler import InfiniteSampler
 from .tracking import MetricTracker
-from .trainer import AUGMENT_MODES, TRAINING_FORMAT, GANTrainer, TrainingDivergedError, tf32_allowed
+from .trainer import AUGMENT_MODES, GANTrainer, TrainingDivergedError, tf32_allowed
 
 __all__ = [
     "ADVERSARIAL_LOSSES",
@@ -16,7 +17,6 @@ __all__ = [
     "CONFIG_PRESETS",
     "DCGAN_DEFAULTS",
     "PHASES",
-    "TRAINING_FORMAT",
     "WGAN_GP_DEFAULTS",
     "GANLoss",
     "GANTrainer",
@@ -31,9 +31,7 @@ __all__ = [
     "TrainerCallback",
     "TrainingDivergedError",
     "adversarial_terms",
-    "append_stats",
     "ema_beta",
-    "plot_curves",
     "read_stats",
     "resolve_config",
     "save_image_grid",
@@ -41,3 +39,9 @@ __all__ = [
     "tf32_allowed",
     "update_ema",
 ]
+
+__getattr__ = moved_names(
+    __name__,
+    {"TRAINING_FORMAT": "medgan_aug.formats", "append_stats": f"{__name__}.reports", "plot_curves": "medgan_aug.plots"},
+    "0.3",
+)

@@ -21,7 +21,8 @@ from torch.utils.data import DataLoader, Dataset
 from .._files import atomic_write
 from ..augment import PRESETS, AdaController, AdaptiveAugment
 from ..formats import TRAINING_FORMAT
-from ..nets import ARCHITECTURES, StyleDiscriminator, StyleGenerator, atomic_save, load_stylegan2_ada
+from ..nets import ARCHITECTURES, StyleDiscriminator, StyleGenerator, load_stylegan2_ada
+from ..nets.checkpoint import atomic_save
 from ..nets.errors import CheckpointError, StateDictMismatchError
 from ..nets.generator_like import check_generator, generate_images, is_native_generator
 from ..plots import PLOTS_MISSING, plotting_available
