@@ -95,7 +95,9 @@ class FolderPool(Dataset[torch.Tensor]):
     hidden files skipped, no labels read from ``dataset.json``). With ``class_names`` the folder is labelled:
     every image must lie in a first-level subfolder standing for a real class, matched as
     :func:`~medgan_aug.data.mix_datasets` does: the same name, else ``class<K>`` for the K-th name of
-    ``class_names``, else ``images`` when there is a single class.
+    ``class_names``, else ``images`` when there is a single class. The pool takes no ``transform``: the images
+    it serves are the ones recorded as accepted; to pseudo-label transformed images, wrap
+    ``ImageFolderDataset(..., transform=...)`` in a :class:`DatasetPool`.
 
     Parameters
     ----------
