@@ -203,3 +203,20 @@ def test_bad_own_parts_are_named(tmp_path):
     (tmp_path / "snapshot.pkl").write_bytes(b"")
     with pytest.raises(ValueError, match="cannot start a MLPGenerator/MLPDiscriminator run"):
         make_trainer(tmp_path, config=config, G=G, D=D, resume=tmp_path / "snapshot.pkl")
+
+
+def test_the_best_snapshot_of_own_networks_is_their_state_dict(tmp_path):
+    from tests.test_trainer_metrics import PooledConv, tracker
+
+    run = tmp_path / "run"
+    parts = own_parts()
+    trainer = make_trainer(run, config=own_config(), metrics=tracker(tmp_path, PooledConv(), every_ticks=1), **parts)
+    trainer.train(kimg=0.08)
+    scored = [row for row in read_stats(run / "stats.jsonl") if "fid" in row]
+    best = min(scored, key=lambda row: row["fid"])
+    saved = torch.load(run / "best-network.pt", weights_only=True)
+    assert saved["kimg"] == best["kimg"] and saved["metrics"]["fid"] == pytest.approx(best["fid"])
+    rebuilt = MLPGenerator()
+    rebuilt.load_state_dict(saved["G_ema"])
+    if best["kimg"] == scored[-1]["kimg"]:
+        assert torch.equal(rebuilt.net[0].weight, trainer.G_ema.net[0].weight)

@@ -245,7 +245,6 @@ class GANTrainer:
         if config.channels_last and config.arch != "stylegan2":
             raise ValueError(f"config.channels_last runs the StyleGAN2 networks channels-last; arch is {config.arch!r}")
         self.random = RunRandomness(seed * self.world + self.rank, self.device)
-        self.own_networks = G is not None
         with self.random.active():
             if G is None:
                 D_kwargs = copy.deepcopy(config.D_kwargs)
@@ -264,9 +263,9 @@ class GANTrainer:
             self.augment = None
             self.ada = None
             if augment != "noaug":
-                self.augment = augment_pipe or AdaptiveAugment(
-                    augpipe, p=p, color=color, mask_channels=config.mask_channels
-                )
+                if augment_pipe is None:
+                    augment_pipe = AdaptiveAugment(augpipe, p=p, color=color, mask_channels=config.mask_channels)
+                self.augment = augment_pipe
                 self.augment.to(self.device)
                 self.ada = AdaController(
                     self.augment,
@@ -274,18 +273,20 @@ class GANTrainer:
                     interval=ada_interval,
                     speed_kimg=ada_kimg,
                 )
-            self.loss = loss or StyleGAN2Loss(
-                self.G,
-                self.D,
-                self.augment,
-                r1_gamma=config.r1_gamma,
-                style_mixing_prob=config.style_mixing_prob,
-                pl_weight=config.pl_weight,
-                pl_batch_shrink=config.pl_batch_shrink,
-                pl_decay=config.pl_decay,
-                loss=config.loss,
-                gp_lambda=config.gp_lambda,
-            )
+            if loss is None:
+                loss = StyleGAN2Loss(
+                    self.G,
+                    self.D,
+                    self.augment,
+                    r1_gamma=config.r1_gamma,
+                    style_mixing_prob=config.style_mixing_prob,
+                    pl_weight=config.pl_weight,
+                    pl_batch_shrink=config.pl_batch_shrink,
+                    pl_decay=config.pl_decay,
+                    loss=config.loss,
+                    gp_lambda=config.gp_lambda,
+                )
+            self.loss = loss
             if isinstance(self.loss, torch.nn.Module):
                 self.loss.to(self.device)
         if self.world > 1:
@@ -405,6 +406,7 @@ class GANTrainer:
         optimizers = {}
         for phase in self.phases:
             optimizers.setdefault(phase.name[0], phase.optimizer.state_dict())
+        streams = self.random.state_dict()
         return {
             "format": TRAINING_FORMAT,
             "version": 1,
@@ -423,8 +425,8 @@ class GANTrainer:
             "cur_nimg": self.cur_nimg,
             "cur_tick": self.cur_tick,
             "batch_idx": self.batch_idx,
-            "rng": self.random.state_dict()["cpu"],
-            "rng_cuda": self.random.state_dict()["cuda"],
+            "rng": streams["cpu"],
+            "rng_cuda": streams["cuda"],
             "metrics": self.metrics.state_dict() if self.metrics is not None else None,
         }
 
