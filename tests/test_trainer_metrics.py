@@ -165,3 +165,9 @@ def test_cli_patience_needs_metrics(tmp_path, capsys):
 
     assert main([*_small_train_args(tmp_path), "--patience", "3"]) == 1
     assert "--patience needs --metrics" in capsys.readouterr().err
+
+
+def test_training_time_tracking_refuses_the_copying_audit():
+    scorer = FIDScorer(["fid", "copying"], extractor="pixels", fid_bootstrap=0, fid_floor=False)
+    with pytest.raises(ValueError, match="copying audit needs held-out real images"):
+        MetricTracker(scorer)

@@ -1,4 +1,4 @@
-"""``medgan-aug score``: FID, KID, IS and precision/recall of an image set or a generator against real images."""
+"""``medgan-aug score``: FID, KID, IS, precision/recall and the data-copying audit of an image set or a generator."""
 
 from __future__ import annotations
 
@@ -24,6 +24,18 @@ def run(args: argparse.Namespace) -> int:
                 raise ValueError(f"{', '.join(given)} apply to --network only")
         if args.per_class and args.class_index is not None:
             raise ValueError("--per-class scores every class; drop --class")
+        copying = "copying" in [name.strip().lower() for name in args.metrics.split(",")]
+        if copying and args.test is None:
+            raise ValueError(
+                "--metrics copying needs --test, a folder of held-out real images the generator never saw "
+                "(--real is then its training set)"
+            )
+        if args.test is not None and not copying:
+            raise ValueError("--test is used by --metrics copying only")
+        if args.pairs is not None and not copying:
+            raise ValueError("--pairs draws the pairs of the copying audit: add copying to --metrics")
+        if args.pairs is not None and args.network is not None:
+            raise ValueError("--pairs needs the generated images as files: write them with medgan-aug generate")
         scorer = FIDScorer(
             args.metrics,
             extractor=args.extractor,
@@ -35,9 +47,17 @@ def run(args: argparse.Namespace) -> int:
             fid_bootstrap=args.fid_bootstrap,
             fid_floor=not args.no_fid_floor,
             progress=not args.no_progress,
+            copying_threshold=args.copying_threshold,
+            copying_cells=args.copying_cells,
         )
         if args.network is None:
-            results = scorer.score(args.real, args.fake)
+            results = scorer.score(args.real, args.fake, test=args.test)
+            if args.pairs is not None:
+                from ..metrics import save_copy_pairs
+
+                audit = scorer.copying_audit(args.real, args.fake, args.test)
+                pairs = save_copy_pairs(args.pairs, audit, args.fake, args.real)
+                print(f"closest generated/training pairs: {pairs}", file=sys.stderr)
         else:
             from ..data import ImageFolderDataset
             from ..generate import load_generator
@@ -61,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
                     key: sum(row[key] for row in rows) / len(rows) for key in points if all(key in row for row in rows)
                 }
             else:
-                results = scorer.score_generator(G, args.real, n, classes=args.class_index, **sampling)
+                results = scorer.score_generator(G, args.real, n, classes=args.class_index, test=args.test, **sampling)
     except (ValueError, OSError, MetricsWeightsError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -87,12 +107,22 @@ def run(args: argparse.Namespace) -> int:
                 f"{results['fid_matched_std']:.2g} vs real-vs-real floor {results['fid_real_floor']:.4g} +- "
                 f"{results['fid_real_floor_std']:.2g}"
             )
-        folded = ("fid_std", "fid_ci_low", "fid_ci_high", "fid_real_floor", "fid_real_floor_std", "fid_matched",
+        if "copying_zu" in results:
+            notes_copying = (
+                f"Z_U over {results['copying_cells_used']:.0f} of {results['copying_cells']:.0f} cells; "
+                f"flagged {results['copying_flagged_fraction']:.1%} of generated vs "
+                f"{results['copying_test_flagged_fraction']:.1%} of held-out images at ratio < "
+                f"{results['copying_threshold']:g}"
+            )
+        folded = ("copying_cells", "copying_cells_used", "copying_threshold", "copying_n_train", "copying_n_test",
+                  "fid_std", "fid_ci_low", "fid_ci_high", "fid_real_floor", "fid_real_floor_std", "fid_matched",
                   "fid_matched_std", "fid_floor_images")  # fmt: skip
         print(f"{'metric':<10} value")
         for key, value in results.items():
             if key == "fid" and notes:
                 print(f"{key:<10} {value:.6g}  ({'; '.join(notes)})")
+            elif key == "copying_zu":
+                print(f"{key:<10} {value:.6g}  ({notes_copying})")
             elif key not in folded:
                 print(f"{key:<10} {value:.6g}")
     return 0
@@ -101,10 +131,11 @@ def run(args: argparse.Namespace) -> int:
 def add_parser(commands: argparse._SubParsersAction) -> None:
     score = commands.add_parser(
         "score",
-        help="FID, KID, Inception Score and precision/recall of generated images against real ones",
+        help="FID, KID, Inception Score, precision/recall and data copying of generated images against real ones",
         description="Compare generated images (a folder, or --network to generate them in memory) with a folder "
         "of real ones through torch-fidelity. FID comes with a bootstrap 95%% interval and the real-vs-real floor "
-        "(FID between two halves of the real set at the same number of images) to read it against. Without "
+        "(FID between two halves of the real set at the same number of images) to read it against. --metrics "
+        "copying with --test tests whether the generated images copy --real (the training set). Without "
         "network access, pass the extractor's weights file with --weights.",
     )
     score.add_argument(
@@ -132,12 +163,32 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         help="with a conditional --network: score each class against --real's class subfolder of the same index "
         "(real images resized to the network's resolution)",
     )
-    score.add_argument("--metrics", default="fid,kid", help="comma-separated: fid, kid, isc, prc (or pr)")
+    score.add_argument(
+        "--metrics",
+        default="fid,kid",
+        help="comma-separated: fid, kid, isc, prc (or pr), copying (the data-copying audit; needs --test)",
+    )
+    score.add_argument(
+        "--test",
+        help="--metrics copying: held-out real images the generator never saw (--real is its training set)",
+    )
+    score.add_argument(
+        "--copying-threshold",
+        type=float,
+        default=0.5,
+        help="--metrics copying: flag generated images whose distance to the nearest training image is below "
+        "this fraction of that image's own nearest-neighbour distance (default 0.5)",
+    )
+    score.add_argument("--copying-cells", type=int, help="--metrics copying: k-means cells (default: from --test)")
+    score.add_argument(
+        "--pairs", metavar="PNG", help="--metrics copying with --fake: write the closest generated/training pairs"
+    )
     score.add_argument("--weights", help="weights file of the feature extractor (never downloaded for timm)")
     score.add_argument(
         "--extractor",
         default="inception-v3-compat",
-        help="torch-fidelity extractor name, or timm:MODEL with --weights (default inception-v3-compat)",
+        help="torch-fidelity extractor name, timm:MODEL with --weights, or pixels (the pixels themselves, for small "
+        "images) (default inception-v3-compat)",
     )
     score.add_argument("--batch", type=int, default=64, help="images per extractor batch")
     score.add_argument("--kid-subset-size", type=int, default=1000, help="images per KID subset")

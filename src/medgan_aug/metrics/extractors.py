@@ -18,9 +18,11 @@ from .weights import MetricsWeightsError, file_sha256
 
 __all__ = [
     "MODULE_KWARG",
+    "PIXELS",
     "TIMM_PREFIX",
     "ClassifierFeatures",
     "ModuleFeatureExtractor",
+    "PixelFeatures",
     "TimmFeatures",
     "module_fingerprint",
     "register_module",
@@ -30,6 +32,8 @@ __all__ = [
 
 TIMM_PREFIX = "timm:"
 """Prefix of extractor names that denote a timm model."""
+PIXELS = "pixels"
+"""Extractor name of :class:`PixelFeatures`."""
 _FEATURE = "features"
 # The calculate_metrics keyword that carries the module to ModuleFeatureExtractor: torch-fidelity passes all its
 # keyword arguments on to the extractor's constructor.
@@ -152,6 +156,22 @@ class TimmFeatures(nn.Module):
         if tuple(images.shape[2:]) != self.input_size:
             images = F.interpolate(images, size=self.input_size, mode=self.mode, align_corners=False, antialias=True)
         return self.model((images - self.mean) / self.std)
+
+
+class PixelFeatures(nn.Module):
+    """The pixels themselves as features: ``[N, 3 H W]`` values in [0, 1].
+
+    For small images (28 px digits, 64 px patches), where a network trained on photographs would describe little
+    and nearest neighbours in pixel space are what a person compares: the copying audit's natural space there.
+    The feature width grows with the image area, and FID's covariance with its square.
+    """
+
+    IDENTITY = "pixels-v1"
+    """Names the extractor in cache keys (it has no weights)."""
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """Return ``images`` (float ``[N, 3, H, W]`` in [0, 1]) flattened to ``[N, 3 H W]``."""
+        return images.flatten(1)
 
 
 class ClassifierFeatures(nn.Module):

@@ -1,5 +1,5 @@
-"""FID with its bootstrap interval and real-vs-real floor, KID, Inception Score and precision/recall of generated
-images, from features torch-fidelity extracts."""
+"""FID with its bootstrap interval and real-vs-real floor, KID, Inception Score, precision/recall and the
+data-copying audit of generated images, from features torch-fidelity extracts."""
 
 from __future__ import annotations
 
@@ -47,9 +47,12 @@ from ..nets.generator_like import (
     generator_device,
     generator_image_channels,
 )
+from .copying import CopyingAudit, audit_copying
 from .extractors import (
     MODULE_KWARG,
+    PIXELS,
     TIMM_PREFIX,
+    PixelFeatures,
     TimmFeatures,
     module_fingerprint,
     register_module,
@@ -68,8 +71,9 @@ from .weights import (
 
 __all__ = ["METRICS", "FIDScorer"]
 
-METRICS: tuple[str, ...] = ("fid", "kid", "isc", "prc")
-"""The metrics :class:`FIDScorer` computes: Fréchet and kernel distances, Inception Score, precision/recall."""
+METRICS: tuple[str, ...] = ("fid", "kid", "isc", "prc", "copying")
+"""The metrics :class:`FIDScorer` computes: Fréchet and kernel distances, Inception Score, precision/recall, and
+the data-copying audit (:mod:`~medgan_aug.metrics.copying`, which needs held-out real images)."""
 
 _ALIASES = {"pr": "prc", "is": "isc"}
 _KEYS = {
@@ -127,11 +131,29 @@ class _Settings:
     fid_floor: bool
     seed: int
     progress: bool = False
+    copying_cells: int | None = None
+    copying_min_cell_size: int = 20
+    copying_threshold: float = 0.5
 
 
 def _needs(metric: str, prc_neighborhood: int) -> int:
     """The fewest images a set needs for ``metric``."""
     return prc_neighborhood + 1 if metric == "prc" else 2
+
+
+def _layer_metric(metric: str) -> str:
+    """The metric whose feature layer ``metric`` uses: the copying audit works in FID's feature space."""
+    return "fid" if metric == "copying" else metric
+
+
+def _check_test(metrics: Sequence[str], test: object) -> None:
+    if "copying" in metrics and test is None:
+        raise ValueError(
+            "metric 'copying' needs test=, held-out real images of the same distribution that the generator never "
+            "saw (the real set is taken as its training images)"
+        )
+    if "copying" not in metrics and test is not None:
+        raise ValueError("test= (held-out real images) is used by metric 'copying' only; add it to the metrics")
 
 
 def _check_counts(settings: _Settings, n_real: int, n_fake: int, stacklevel: int = 3) -> tuple[int, int]:
@@ -213,12 +235,15 @@ def _compute(
     real: dict[str, torch.Tensor],
     counts: tuple[int, int, int, int],
     real_fid_stats: dict[str, np.ndarray] | None = None,
+    test: torch.Tensor | None = None,
+    stacklevel: int = 3,
 ) -> dict[str, float]:
     """Compute the metrics from features with torch-fidelity's functions, and FID's interval and floor.
 
     ``fake`` and ``real`` map each metric to the features it uses (the fake set's logits for ``"isc"``);
     ``counts`` is ``(n_real, n_fake, kid_subset_size, isc_splits)``; ``real_fid_stats`` the real set's FID
-    statistics when cached.
+    statistics when cached; ``test`` the held-out set's features for ``"copying"``; ``stacklevel`` of its warning,
+    from here.
     """
     n_real, n_fake, kid_subset_size, isc_splits = counts
     results: dict[str, float] = {}
@@ -256,8 +281,31 @@ def _compute(
             fake["prc"], real["prc"], prc_neighborhood=settings.prc_neighborhood, save_cpu_ram=True, verbose=False
         )
         results.update(_rename(prc))
+    if "copying" in settings.metrics:
+        results.update(_copying(settings, real["copying"], fake["copying"], test, stacklevel + 1).summary())
     results.update(n_real=float(n_real), n_fake=float(n_fake))
     return results
+
+
+def _copying(
+    settings: _Settings, train: torch.Tensor, fake: torch.Tensor, test: torch.Tensor | None, stacklevel: int
+) -> CopyingAudit:
+    """The audit, with a warning (``stacklevel`` from here) listing the cells left out of ``Z_U``."""
+    if test is None:
+        raise ValueError("metric 'copying' needs the held-out set's features")
+    audit = audit_copying(
+        train,
+        fake,
+        test,
+        cells=settings.copying_cells,
+        min_cell_size=settings.copying_min_cell_size,
+        threshold=settings.copying_threshold,
+        seed=settings.seed,
+    )
+    skipped = audit.describe_skipped()
+    if skipped is not None:
+        warnings.warn(f"data-copying test: {skipped}", UserWarning, stacklevel=stacklevel)
+    return audit
 
 
 class FIDScorer:
@@ -287,6 +335,13 @@ class FIDScorer:
       synthetic set's score to hold against the floor, like for like. It needs 4 real images; with fewer the
       floor is left out, with a warning.
 
+    The data-copying audit (``"copying"``; :mod:`~medgan_aug.metrics.copying`) takes the real set as the
+    generator's training images and needs held-out real images (``test=``): it reports the test statistic
+    ``copying_zu`` (well below 0: generated images sit closer to the training images than new real images do),
+    the fraction of generated images flagged as likely copies ``copying_flagged_fraction`` and, for the same rule
+    on the held-out images, ``copying_test_flagged_fraction``, in the extractor's feature space (FID's layer);
+    :meth:`copying_audit` returns the whole :class:`~medgan_aug.metrics.copying.CopyingAudit`.
+
     FID falls as sets grow (its bias is about proportional to 1/n): with FID asked and an interval or floor on,
     sets under 2,000 images draw a :class:`UserWarning` naming both sizes. The bootstrap and floor use seed 0, as
     KID's subsets do: results are reproducible.
@@ -306,8 +361,10 @@ class FIDScorer:
         to 299x299 itself; ``"vgg16"``; ...), ``"timm:<model>"`` for a timm model whose pretrained weights are
         read from ``weights`` only (see :class:`~medgan_aug.metrics.extractors.TimmFeatures`), or a module
         mapping float32 ``[N, 3, H, W]`` images in [0, 1], at the images' own size, to ``[N, D]`` features
-        (its output serves as class logits for the Inception Score). A module is put in eval mode on
-        ``device`` while scoring; its training flag and ``requires_grad`` are restored afterwards.
+        (its output serves as class logits for the Inception Score), or ``"pixels"``: the pixels themselves
+        (:class:`~medgan_aug.metrics.extractors.PixelFeatures`, for small images, e.g. the copying audit of 28 px
+        digits). A module is put in eval mode on ``device`` while scoring; its training flag and
+        ``requires_grad`` are restored afterwards.
     weights : str or os.PathLike, optional
         Weights file of the extractor (torch-fidelity's ``feature_extractor_weights_path``; the state dict for a
         timm model). Without it, torch-fidelity's extractors load their weights from torch's hub cache
@@ -341,13 +398,19 @@ class FIDScorer:
         3 s (``benchmarks/metrics_bench.py``).
     fid_floor : bool
         Whether to compute the real-vs-real floor.
+    copying_cells : int, optional
+        k-means cells of the copying audit (default: about 50 held-out images a cell, 1 to 20).
+    copying_min_cell_size : int
+        Fewest generated images a cell needs to count in ``copying_zu``.
+    copying_threshold : float
+        Ratio below which a generated image is flagged as a likely copy, in (0, 1].
 
     Raises
     ------
     ValueError
         For an unknown metric or extractor, a bad number (``fid_bootstrap`` from 1 to 99 among them), an unknown
-        ``value_range``, ``weights`` with a module extractor, or ``"isc"`` with a timm extractor (which gives
-        features, not class logits).
+        ``value_range``, ``weights`` with a module extractor, or ``"isc"`` with a timm or pixel extractor (which
+        give features, not class logits).
     FileNotFoundError
         If ``weights`` does not exist.
     MetricsWeightsError
@@ -370,8 +433,16 @@ class FIDScorer:
         value_range: tuple[float, float] = (-1, 1),
         fid_bootstrap: int = 200,
         fid_floor: bool = True,
+        copying_cells: int | None = None,
+        copying_min_cell_size: int = 20,
+        copying_threshold: float = 0.5,
     ) -> None:
         self.metrics = _check_metrics(metrics)
+        self.copying_cells = None if copying_cells is None else _positive_int(copying_cells, "copying_cells")
+        self.copying_min_cell_size = _positive_int(copying_min_cell_size, "copying_min_cell_size")
+        if not isinstance(copying_threshold, (int, float)) or not 0 < copying_threshold <= 1:
+            raise ValueError(f"copying_threshold must be in (0, 1], got {copying_threshold!r}")
+        self.copying_threshold = float(copying_threshold)
         self.value_range = check_value_range(value_range)
         self.fid_bootstrap = _bootstrap_count(fid_bootstrap)
         self.fid_floor = bool(fid_floor)
@@ -393,6 +464,14 @@ class FIDScorer:
                 raise ValueError("weights applies to named extractors; load the weights into the module instead")
             self._module = extractor
             self.extractor_name = f"{type(extractor).__name__} module"
+        elif extractor == PIXELS:
+            if self.weights is not None:
+                raise ValueError("weights applies to network extractors; the 'pixels' extractor has none")
+            if "isc" in self.metrics:
+                raise ValueError("metric 'isc' needs class logits, but extractor 'pixels' gives the pixels")
+            self._module = PixelFeatures()
+            self._identity = PixelFeatures.IDENTITY
+            self.extractor_name = PIXELS
         elif isinstance(extractor, str) and extractor.startswith(TIMM_PREFIX):
             model_name = extractor[len(TIMM_PREFIX) :]
             if "isc" in self.metrics:
@@ -435,9 +514,14 @@ class FIDScorer:
             self.fid_floor,
             seed=0,
             progress=self.progress,
+            copying_cells=self.copying_cells,
+            copying_min_cell_size=self.copying_min_cell_size,
+            copying_threshold=self.copying_threshold,
         )
 
-    def score(self, real: ImageSetSource, fake: ImageSetSource) -> dict[str, float]:
+    def score(
+        self, real: ImageSetSource, fake: ImageSetSource, *, test: ImageSetSource | None = None
+    ) -> dict[str, float]:
         """Compute the metrics of ``fake`` images against ``real`` ones.
 
         Parameters
@@ -447,7 +531,10 @@ class FIDScorer:
             ``[N, C, H, W]`` with C 1 or 3, uint8 or float in ``value_range`` (values outside are clipped), or a
             ``.pt`` (:func:`torch.save`) or ``.npy`` file holding one; or a dataset yielding such ``[C, H, W]``
             images or ``(image, label, ...)`` tuples, like :class:`~medgan_aug.ImageFolderDataset` (whose [-1, 1]
-            images need the default ``value_range``). All images of a set must share one size.
+            images need the default ``value_range``). All images of a set must share one size. For
+            ``"copying"``, ``real`` must be the generator's training images.
+        test : same kinds, optional
+            Held-out real images the generator never saw, for ``"copying"`` (required by it, refused without it).
 
         Returns
         -------
@@ -455,8 +542,9 @@ class FIDScorer:
             For the metrics asked: ``"fid"``, with ``fid_bootstrap`` ``"fid_std"``, ``"fid_ci_low"``,
             ``"fid_ci_high"``, with ``fid_floor`` ``"fid_real_floor"``, ``"fid_real_floor_std"``,
             ``"fid_matched"``, ``"fid_matched_std"``, ``"fid_floor_images"``; ``"kid_mean"``, ``"kid_std"``;
-            ``"isc_mean"``, ``"isc_std"`` (of the fake set); ``"precision"``, ``"recall"``, ``"f_score"``; and always
-            the set sizes ``"n_real"``, ``"n_fake"``. See the class description for their meaning.
+            ``"isc_mean"``, ``"isc_std"`` (of the fake set); ``"precision"``, ``"recall"``, ``"f_score"``;
+            :data:`~medgan_aug.metrics.copying.COPYING_KEYS` for ``"copying"``; and always the set sizes
+            ``"n_real"``, ``"n_fake"``. See the class description for their meaning.
 
         Raises
         ------
@@ -468,10 +556,35 @@ class FIDScorer:
         MetricsWeightsError
             If the extractor's pretrained weights are not given, not cached and cannot be downloaded.
         """
+        _check_test(self.metrics, test)
         real_set = ImageSet(real, "real", self.value_range)
         fake_set = ImageSet(fake, "fake", self.value_range)
+        test_set = None if test is None else ImageSet(test, "test", self.value_range)
         kid_subset_size, isc_splits = _check_counts(self._settings(), len(real_set), len(fake_set))
-        return self._run(real_set, fake_set, kid_subset_size, isc_splits)
+        return self._run(real_set, fake_set, kid_subset_size, isc_splits, test_set=test_set)
+
+    def copying_audit(self, train: ImageSetSource, fake: ImageSetSource, test: ImageSetSource) -> CopyingAudit:
+        """The data-copying audit of ``fake`` images in the extractor's feature space, with every image's numbers.
+
+        Parameters
+        ----------
+        train, fake, test : str, os.PathLike, torch.Tensor or torch.utils.data.Dataset
+            The generator's training images, the generated images and held-out real images it never saw, as
+            for :meth:`score`.
+
+        Returns
+        -------
+        CopyingAudit
+            ``Z_U``, its cells, and per generated image its nearest training image, distance, ratio and flag
+            (indices in the order the sets are read: a folder's images sorted by relative path).
+        """
+        sets = [ImageSet(source, name, self.value_range) for source, name in ((train, "train"), (fake, "fake"))]
+        test_set = ImageSet(test, "test", self.value_range)
+        for image_set in (*sets, test_set):
+            if len(image_set) < 2:
+                raise ValueError(f"the {image_set.name} set has {len(image_set)} image(s); the audit needs at least 2")
+        real, generated, held_out, _ = self._extract(*sets, ("copying",), test_set, stacklevel=3)
+        return _copying(self._settings(), real["copying"], generated["copying"], held_out, stacklevel=3)
 
     def score_generator(
         self,
@@ -484,6 +597,7 @@ class FIDScorer:
         noise_mode: Literal["const", "random", "none"] | None = None,
         seed: int = 0,
         batch_size: int | None = None,
+        test: ImageSetSource | None = None,
     ) -> dict[str, float]:
         """Compute the metrics of ``n`` images generated by ``G`` against ``real`` ones, writing no files.
 
@@ -526,6 +640,8 @@ class FIDScorer:
         batch_size : int, optional
             Images per generator call; default the scorer's ``batch_size``. It can change pixels by one
             quantisation level (float rounding), as in :func:`~medgan_aug.generate.synthesize`.
+        test : str, os.PathLike, torch.Tensor or torch.utils.data.Dataset, optional
+            Held-out real images for ``"copying"``, as for :meth:`score` (``real`` is then ``G``'s training set).
 
         Returns
         -------
@@ -543,8 +659,18 @@ class FIDScorer:
             sets too small for a metric (checked before generating).
         """
         _image_channels(G)
+        _check_test(self.metrics, test)
+        test_set = None if test is None else ImageSet(test, "test", self.value_range)
         return self._score_generated(
-            G, ImageSet(real, "real", self.value_range), n, classes, truncation_psi, noise_mode, seed, batch_size
+            G,
+            ImageSet(real, "real", self.value_range),
+            n,
+            classes,
+            truncation_psi,
+            noise_mode,
+            seed,
+            batch_size,
+            test_set,
         )
 
     def _score_generated(
@@ -557,13 +683,15 @@ class FIDScorer:
         noise_mode: str | None,
         seed: int,
         batch_size: int | None,
+        test_set: ImageSet | None = None,
     ) -> dict[str, float]:
         n = _positive_int(n, "n")
         # Warnings name the line that called the public method, two frames up.
         kid_subset_size, isc_splits = _check_counts(self._settings(), len(real_set), n, stacklevel=4)
         images = self._generate(G, n, classes, truncation_psi, noise_mode, seed, batch_size)
         # The generated images are uint8 already: value_range does not touch them.
-        return self._run(real_set, ImageSet(images, "fake"), kid_subset_size, isc_splits, stacklevel=4)
+        fake_set = ImageSet(images, "fake")
+        return self._run(real_set, fake_set, kid_subset_size, isc_splits, stacklevel=4, test_set=test_set)
 
     def score_per_class(
         self,
@@ -612,6 +740,8 @@ class FIDScorer:
             :meth:`score_generator`. Checked before generating anything.
         """
         _image_channels(G)
+        if "copying" in self.metrics:
+            raise ValueError("score_per_class does not run the copying audit: use score_generator(..., test=...)")
         if G.c_dim == 0:
             raise ValueError("score_per_class needs a conditional generator, but G is unconditional (c_dim=0)")
         if not isinstance(real_dataset, ImageFolderDataset):
@@ -687,15 +817,45 @@ class FIDScorer:
         return images
 
     def _run(
-        self, real_set: ImageSet, fake_set: ImageSet, kid_subset_size: int, isc_splits: int, stacklevel: int = 3
+        self,
+        real_set: ImageSet,
+        fake_set: ImageSet,
+        kid_subset_size: int,
+        isc_splits: int,
+        stacklevel: int = 3,
+        test_set: ImageSet | None = None,
     ) -> dict[str, float]:
-        """Extract both sets' features once through torch-fidelity and compute the metrics from them."""
+        """Extract the sets' features once through torch-fidelity and compute the metrics from them."""
+        real, fake, test, real_fid_stats = self._extract(real_set, fake_set, self.metrics, test_set, stacklevel + 1)
+        return _compute(
+            self._settings(),
+            fake,
+            real,
+            (len(real_set), len(fake_set), kid_subset_size, isc_splits),
+            real_fid_stats,
+            test,
+            stacklevel + 1,
+        )
+
+    def _cache_name(self, image_set: ImageSet, identity: str | None) -> str:
+        key = f"{image_set.fingerprint()}\0{identity}\0{_PREPARATION_VERSION}"
+        return f"medgan-aug-real-{hashlib.sha256(key.encode()).hexdigest()[:32]}"
+
+    def _extract(
+        self,
+        real_set: ImageSet,
+        fake_set: ImageSet,
+        metrics: Sequence[str],
+        test_set: ImageSet | None = None,
+        stacklevel: int = 4,
+    ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], torch.Tensor | None, dict[str, np.ndarray] | None]:
+        """The real and fake features of each metric, the test set's (FID's layer) and the cached real FID stats."""
         cuda = self.device.type == "cuda"
         # torch-fidelity's input1 is the generated set: precision/recall and the Inception Score rely on it.
         kwargs: dict[str, Any] = {
             "input1": fake_set,
             "input2": real_set,
-            **{metric: metric in self.metrics for metric in METRICS},
+            **{metric: metric in metrics for metric in METRICS if metric != "copying"},
             "batch_size": self.batch_size,
             "cuda": cuda,
             "verbose": self.progress,
@@ -718,15 +878,15 @@ class FIDScorer:
             elif downloads:
                 check_weights_available(self.extractor_name)
         if self.cache_dir is not None:
-            key = f"{real_set.fingerprint()}\0{identity}\0{_PREPARATION_VERSION}"
             kwargs["cache_root"] = str(self.cache_dir)
-            kwargs["input2_cache_name"] = f"medgan-aug-real-{hashlib.sha256(key.encode()).hexdigest()[:32]}"
-        layers = {metric: resolve_feature_layer_for_metric(metric, **kwargs) for metric in self.metrics}
+            kwargs["input2_cache_name"] = self._cache_name(real_set, identity)
+        layers = {metric: resolve_feature_layer_for_metric(_layer_metric(metric), **kwargs) for metric in metrics}
 
         saved = None
         if module is not None:
             saved = (module.training, [p.requires_grad for p in module.parameters()])
         device_context = torch.cuda.device(self.device) if cuda else contextlib.nullcontext()
+        test = None
         try:
             with device_context:
                 extractor = create_feature_extractor(
@@ -734,6 +894,12 @@ class FIDScorer:
                 )
                 fake = extract_featuresdict_from_input_id_cached(1, extractor, **kwargs)
                 real = extract_featuresdict_from_input_id_cached(2, extractor, **kwargs)
+                if test_set is not None:
+                    # The held-out set goes through the same slot as the real one, under its own cache name.
+                    test_kwargs = {**kwargs, "input2": test_set}
+                    if self.cache_dir is not None:
+                        test_kwargs["input2_cache_name"] = self._cache_name(test_set, identity)
+                    test = extract_featuresdict_from_input_id_cached(2, extractor, **test_kwargs)[layers["copying"]]
                 real_fid_stats = None
                 if "fid" in layers:
                     # torch-fidelity's cache of the real set's statistics, under the names it has always used.
@@ -750,15 +916,14 @@ class FIDScorer:
                 module.train(saved[0])
                 for parameter, flag in zip(module.parameters(), saved[1], strict=True):
                     parameter.requires_grad_(flag)
-        for image_set in (real_set, fake_set):
-            message = image_set.misread_warning()
+        for image_set in (real_set, fake_set, test_set):
+            message = None if image_set is None else image_set.misread_warning()
             if message is not None:
                 warnings.warn(message, UserWarning, stacklevel=stacklevel)
-        return _compute(
-            self._settings(),
-            {metric: fake[layer] for metric, layer in layers.items()},
+        return (
             {metric: real[layer] for metric, layer in layers.items()},
-            (len(real_set), len(fake_set), kid_subset_size, isc_splits),
+            {metric: fake[layer] for metric, layer in layers.items()},
+            test,
             real_fid_stats,
         )
 
@@ -775,6 +940,10 @@ class FIDScorer:
         seed: int = 0,
         fid_bootstrap: int = 200,
         fid_floor: bool = True,
+        test: np.ndarray | torch.Tensor | None = None,
+        copying_cells: int | None = None,
+        copying_min_cell_size: int = 20,
+        copying_threshold: float = 0.5,
     ) -> dict[str, float]:
         """Compute the metrics from feature arrays with torch-fidelity's own functions.
 
@@ -798,6 +967,10 @@ class FIDScorer:
             Bootstrap resamples of FID's interval, as for :class:`FIDScorer`.
         fid_floor : bool
             Whether to compute the real-vs-real floor.
+        test : numpy.ndarray or torch.Tensor, optional
+            Features of held-out real images, for ``"copying"`` (``real`` being the training images).
+        copying_cells, copying_min_cell_size, copying_threshold
+            As for :class:`FIDScorer`.
 
         Returns
         -------
@@ -819,8 +992,13 @@ class FIDScorer:
             _bootstrap_count(fid_bootstrap),
             bool(fid_floor),
             _positive_int(seed, "seed", 0),
+            copying_cells=copying_cells,
+            copying_min_cell_size=copying_min_cell_size,
+            copying_threshold=copying_threshold,
         )
+        _check_test(settings.metrics, test)
         real_t, fake_t = _features(real, "real features"), _features(fake, "fake features")
+        test_t = None if test is None else _features(test, "test features")
         if real_t.shape[1] != fake_t.shape[1]:
             raise ValueError(f"real and fake features differ in width: {real_t.shape[1]} and {fake_t.shape[1]} columns")
         if real_t.dtype != fake_t.dtype:
@@ -840,4 +1018,5 @@ class FIDScorer:
             fake_by_metric,
             dict.fromkeys(settings.metrics, real_t),
             (len(real_t), n_fake, kid_subset_size, isc_splits),
+            test=test_t,
         )

@@ -34,7 +34,7 @@ class MetricTracker:
     Raises
     ------
     ValueError
-        For a scorer with another ``value_range``, or a bad number.
+        For a scorer with another ``value_range`` or the ``"copying"`` metric, or a bad number.
     """
 
     def __init__(
@@ -50,6 +50,11 @@ class MetricTracker:
             raise ValueError(
                 f"the scorer reads floats as {scorer.value_range}, but the generator's images and the training "
                 "dataset are in [-1, 1]: build it with the default value_range=(-1, 1)"
+            )
+        if "copying" in scorer.metrics:
+            raise ValueError(
+                "the copying audit needs held-out real images and compares sets, not snapshots: run it on the "
+                "finished generator (FIDScorer.score(train, fake, test=...), medgan-aug score --metrics copying)"
             )
         if not isinstance(every_ticks, int) or every_ticks < 1:
             raise ValueError(f"every_ticks must be an int >= 1, got {every_ticks!r}")
