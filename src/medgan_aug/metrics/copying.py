@@ -85,7 +85,9 @@ def _features(values: Any, name: str) -> np.ndarray:
         raise ValueError(f"{name} is empty: the copying audit needs at least one image in every set")
     if not np.issubdtype(array.dtype, np.number):
         raise ValueError(f"{name} must hold numbers, got dtype {array.dtype}")
-    array = array.astype(np.float64, copy=False)
+    # float32 stays float32 (half the memory of large feature sets); distances are computed in float64 anyway.
+    if array.dtype not in (np.float32, np.float64):
+        array = array.astype(np.float64)
     if not np.isfinite(array).all():
         raise ValueError(f"{name} has non-finite values")
     return array
@@ -125,18 +127,27 @@ def nearest_neighbours(
     if isinstance(chunk_rows, bool) or not isinstance(chunk_rows, numbers.Integral) or chunk_rows < 1:
         raise ValueError(f"chunk_rows must be a positive integer, got {chunk_rows!r}")
     # Centred on the reference's mean: the squared-norm expansion below then loses fewer digits in float32.
-    centre = r.mean(axis=0)
-    ref32 = torch.from_numpy((r - centre).astype(np.float32))
+    centre = r.mean(axis=0, dtype=np.float64)
+
+    def centred32(rows: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy((rows - centre).astype(np.float32))
+
+    # Everything below goes chunk by chunk: no temporary as large as a whole set in float64.
+    ref32 = torch.cat([centred32(r[b : b + chunk_rows]) for b in range(0, len(r), chunk_rows)])
     ref_norms = ref32.square().sum(dim=1)
     indices = np.empty(q.shape[0], dtype=np.int64)
+    distances = np.empty(q.shape[0], dtype=np.float64)
     for begin in range(0, q.shape[0], chunk_rows):
-        chunk = torch.from_numpy((q[begin : begin + chunk_rows] - centre).astype(np.float32))
+        rows = q[begin : begin + chunk_rows]
+        chunk = centred32(rows)
         squared = chunk.square().sum(dim=1, keepdim=True) + ref_norms - 2 * chunk @ ref32.T
         if exclude_self:
-            rows = torch.arange(chunk.shape[0])
-            squared[rows, rows + begin] = math.inf
-        indices[begin : begin + chunk.shape[0]] = squared.argmin(dim=1).numpy()
-    distances = np.linalg.norm(q - r[indices], axis=1)
+            own = torch.arange(chunk.shape[0])
+            squared[own, own + begin] = math.inf
+        found = squared.argmin(dim=1).numpy()
+        indices[begin : begin + len(found)] = found
+        difference = rows.astype(np.float64) - r[found]
+        distances[begin : begin + len(found)] = np.sqrt(np.einsum("ij,ij->i", difference, difference))
     return distances, indices
 
 
