@@ -24,7 +24,23 @@ def run(args: argparse.Namespace) -> int:
             n = len(args.seeds)
         if n is None:
             raise ValueError("give the number of images with --n (or the seeds with --seeds)")
+        copy_options = {"--train": args.train, "--extractor": args.extractor, "--weights": args.weights}
+        given = [flag for flag, value in copy_options.items() if value is not None]
+        if not args.exclude_copies and given:
+            raise ValueError(f"{', '.join(given)} apply to --exclude-copies only")
+        if args.exclude_copies and args.train is None:
+            raise ValueError("--exclude-copies needs --train, the folder of images the generator was trained on")
         device = "cuda" if torch.cuda.is_available() else "cpu"
+        screen = None
+        if args.exclude_copies:
+            from ..metrics import CopyScreen, FIDScorer, MetricsWeightsError
+
+            extractor = args.extractor or "inception-v3-compat"
+            try:
+                scorer = FIDScorer(extractor=extractor, weights=args.weights, device=device)
+                screen = CopyScreen(args.train, scorer, threshold=args.copying_threshold)
+            except MetricsWeightsError as error:
+                raise ValueError(f"--exclude-copies: {error}") from error
         G = load_generator(args.network, device=device)
         out = synthesize(
             G,
@@ -41,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
             allow_seed_reuse=args.allow_seed_reuse,
             checkpoint=args.network,
             progress=not args.no_progress,
+            screen=screen,
         )
     except (ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -77,6 +94,23 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     generate.add_argument("--batch", type=int, default=16, help="images per generator call")
     generate.add_argument(
         "--allow-seed-reuse", action="store_true", help="accept --seeds already used by a sibling folder"
+    )
+    generate.add_argument(
+        "--exclude-copies",
+        action="store_true",
+        help="drop images that are likely copies of --train images (nearest-training ratio below "
+        "--copying-threshold) and generate more until --n pass; the manifest records every image's "
+        "nearest_train_distance, copy_ratio and whether it was dropped",
+    )
+    generate.add_argument("--train", help="--exclude-copies: the generator's training images")
+    generate.add_argument(
+        "--extractor",
+        help="--exclude-copies: feature space (torch-fidelity name, timm:MODEL, or pixels; default "
+        "inception-v3-compat)",
+    )
+    generate.add_argument("--weights", help="--exclude-copies: weights file of the extractor")
+    generate.add_argument(
+        "--copying-threshold", type=float, default=0.5, help="--exclude-copies: the ratio below which (default 0.5)"
     )
     generate.add_argument("--overwrite", action="store_true", help="replace a non-empty --out folder")
     generate.add_argument("--no-progress", action="store_true", help="no progress bar")

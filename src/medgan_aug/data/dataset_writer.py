@@ -377,6 +377,24 @@ class DatasetWriter:
         self._rows.append(row)
         return relpath
 
+    def record(self, label: str, **fields: object) -> None:
+        """Add a manifest row for an image that is not written (one a screen dropped), with an empty ``file``.
+
+        Parameters
+        ----------
+        label : str
+            Class folder the image would have gone to.
+        **fields
+            Extra manifest columns, as for :meth:`add`.
+        """
+        if self._staging is None:
+            raise RuntimeError("DatasetWriter.record must be called inside its with-block")
+        _check_component(label, "label")
+        reserved = [key for key in fields if key in _RESERVED_FIELDS]
+        if reserved:
+            raise ValueError(f"manifest fields {reserved} are reserved ({', '.join(_RESERVED_FIELDS)} are set here)")
+        self._rows.append({"file": "", "label": label, **{key: _field_value(key, v) for key, v in fields.items()}})
+
     def _check_masks(
         self, mask: np.ndarray | Sequence[np.ndarray] | None, shape: tuple[int, ...], where: str
     ) -> list[np.ndarray]:

@@ -6,12 +6,15 @@ The seeds follow :mod:`~medgan_aug.generate.latents` and are kept apart between 
 
 from __future__ import annotations
 
+import itertools
 import numbers
 import os
+from collections import deque
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
 import torch
 
 from ..data.dataset_writer import DatasetWriter
@@ -25,13 +28,16 @@ from ..nets.generator_like import (
     is_native_generator,
 )
 from .checkpoints import checkpoint_hash
-from .latents import class_indices, generator_inputs
+from .latents import MAX_SEED, class_indices, generator_inputs
+from .screening import ImageScreen, Screening
 from .seed_registry import _check_seeds, _choose_seeds, _ranges, _record
 
 __all__ = ["synthesize"]
 
 # Class folder of an unconditional generator's pairs (images/generated/, masks/generated/).
 _PAIRS_FOLDER = "generated"
+# With a screen, generation stops with an error after this many images per image asked for.
+_MAX_DRAWS_PER_IMAGE = 4
 
 
 def synthesize(
@@ -52,6 +58,7 @@ def synthesize(
     checkpoint: str | os.PathLike[str] | None = None,
     device: str | torch.device | None = None,
     progress: bool = True,
+    screen: ImageScreen | None = None,
 ) -> Path:
     """Write ``n`` generated images (and masks) into a new dataset folder with a manifest, all or nothing.
 
@@ -118,6 +125,13 @@ def synthesize(
         Where to run ``G``; default: where its parameters are.
     progress : bool
         Show a progress bar.
+    screen : ImageScreen, optional
+        Decides which images are kept (e.g. :class:`~medgan_aug.metrics.CopyScreen`, which drops likely copies
+        of the training images). It sees every batch as written, rounded to 8 bits; a dropped image is replaced
+        by one of the same class from the next free seed until ``n`` are kept, or the run fails (writing
+        nothing) after ``4 n`` images. Every image drawn, kept or dropped, has a manifest row with the screen's
+        columns and ``dropped`` (a dropped image's ``file`` is empty), and every seed drawn is recorded in the
+        registry. Needs the default seeds (not ``seeds``).
 
     Returns
     -------
@@ -147,6 +161,12 @@ def synthesize(
     if bits == 16 and (rgb or channels == 3):
         raise ValueError("bits=16 needs grayscale output: PNG colour images are written with 8 bits (bits=8)")
     labels = class_indices(classes, n, G.c_dim)
+    if screen is not None:
+        if not callable(screen):
+            raise TypeError(f"screen must be an ImageScreen (called with uint8 images), got {type(screen).__name__}")
+        if seeds is not None:
+            raise ValueError("screen replaces dropped images with further seeds: leave seeds to their default")
+    width = len(str(G.c_dim - 1))
     key = "" if checkpoint is None else checkpoint_hash(checkpoint)
 
     out = Path(out_dir).absolute()
@@ -159,35 +179,75 @@ def synthesize(
     generator = f"{type(G).__name__} {G.img_resolution}x{G.img_resolution}"
     recorded_noise = noise_mode or ("const" if is_native_generator(G) else "")
 
+    folder_of = {k: (_PAIRS_FOLDER if masks else "images") if k is None else f"class{k:0{width}d}" for k in set(labels)}
+    # Labels still to fill, in order; a screened-out image's label goes back to the end, so that the classes keep
+    # the counts asked for.
+    queue = deque(labels)
+    seed_source = iter(chosen) if screen is None else itertools.count(chosen[0])
+    drawn: list[int] = []
+    dropped = 0
     with (
         DatasetWriter(out, manifest=manifest, overwrite=overwrite, bits=bits, masks=masks > 0) as writer,
         tqdm(total=n, unit="img", disable=not progress, desc="generating") as bar,
         torch.no_grad(),
     ):
-        for begin in range(0, n, batch_size):
-            batch_seeds = chosen[begin : begin + batch_size]
-            batch_labels = labels[begin : begin + batch_size]
+        while queue:
+            batch_labels = [queue.popleft() for _ in range(min(batch_size, len(queue)))]
+            batch_seeds = [next(seed_source) for _ in batch_labels]
+            if batch_seeds[-1] > MAX_SEED:
+                raise ValueError(f"the screen dropped so many images that the seeds passed {MAX_SEED}")
+            drawn += batch_seeds
             z, c = generator_inputs(G, batch_seeds, batch_labels, run_on)
             output = generate_images(G, z, c, truncation_psi, noise_mode)
             images = (output[:, :channels].float() * 0.5 + 0.5).clamp(0, 1).permute(0, 2, 3, 1).cpu().numpy()
             foregrounds = (output[:, channels:] > 0).cpu().numpy()
-            for image, foreground, seed, k in zip(images, foregrounds, batch_seeds, batch_labels, strict=True):
+            verdict = None if screen is None else _screen(screen, images)
+            for i, (image, foreground, seed, k) in enumerate(
+                zip(images, foregrounds, batch_seeds, batch_labels, strict=True)
+            ):
+                fields = {
+                    "seed": seed,
+                    "class_index": k,
+                    "psi": float(truncation_psi),
+                    "noise_mode": recorded_noise,
+                    "checkpoint": key,
+                    "generator": generator,
+                }
+                if verdict is not None:
+                    fields.update({column: values[i] for column, values in verdict.fields.items()})
+                    fields["dropped"] = not verdict.keep[i]
+                    if not verdict.keep[i]:
+                        writer.record(folder_of[k], **fields)
+                        queue.append(k)
+                        dropped += 1
+                        continue
                 pixels = encode_pixels(image[:, :, 0] if image.shape[2] == 1 else image, bits=bits, rgb=rgb)
-                writer.add(
-                    pixels,
-                    (_PAIRS_FOLDER if masks else "images") if k is None else f"class{k:0{len(str(G.c_dim - 1))}d}",
-                    f"seed{seed:08d}",
-                    mask=foreground if masks else None,
-                    seed=seed,
-                    class_index=k,
-                    psi=float(truncation_psi),
-                    noise_mode=recorded_noise,
-                    checkpoint=key,
-                    generator=generator,
-                )
-            bar.update(len(batch_seeds))
+                writer.add(pixels, folder_of[k], f"seed{seed:08d}", mask=foreground if masks else None, **fields)
+                bar.update(1)
+            if screen is not None:
+                bar.set_postfix(dropped=dropped)
+                if len(drawn) >= _MAX_DRAWS_PER_IMAGE * n and queue:
+                    raise ValueError(
+                        f"{screen.name} dropped {dropped} of the {len(drawn)} images generated so far, before "
+                        f"{n} passed: the generator reproduces what the screen looks for too often to fill the "
+                        "set (nothing was written)"
+                    )
         # Recorded before the folder is published, and together with any seeds the folder held before, so
-        # that a crash never leaves a published folder whose seeds the registry lacks.
-        _record(registry, out.name, key, _ranges(chosen), keep_old=True)
-    _record(registry, out.name, key, _ranges(chosen), keep_old=False)
+        # that a crash never leaves a published folder whose seeds the registry lacks. Dropped images' seeds
+        # count as used: their images exist, and a sibling set must not draw them.
+        _record(registry, out.name, key, _ranges(drawn), keep_old=True)
+    _record(registry, out.name, key, _ranges(drawn), keep_old=False)
     return out
+
+
+def _screen(screen: ImageScreen, images: np.ndarray) -> Screening:
+    """Run ``screen`` on float ``[B, H, W, C]`` images in [0, 1], rounded to 8 bits as they are written."""
+    gray = images.shape[3] == 1
+    pixels = torch.from_numpy(np.stack([encode_pixels(x[:, :, 0] if gray else x, bits=8) for x in images]))
+    pixels = pixels.reshape(*images.shape).permute(0, 3, 1, 2).contiguous()
+    verdict = screen(pixels)
+    name = getattr(screen, "name", type(screen).__name__)
+    if not isinstance(verdict, Screening):
+        raise TypeError(f"{name} must return a Screening, got {type(verdict).__name__}")
+    verdict.check(len(images), name)
+    return verdict

@@ -310,6 +310,12 @@ class ImageSet(Dataset[torch.Tensor]):
             )
         return image
 
+    def item_name(self, index: int) -> str:
+        """What names image ``index``: its path relative to the folder for a folder, else ``"#<index>"``."""
+        if self._paths is not None:
+            return self._paths[index].relative_to(self._root).as_posix()
+        return f"#{index}"
+
     def fingerprint(self) -> str:
         """Return a SHA-256 hex digest of the set's content.
 

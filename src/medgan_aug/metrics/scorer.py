@@ -8,7 +8,7 @@ import hashlib
 import os
 import urllib.error
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -459,6 +459,7 @@ class FIDScorer:
 
         self._module: nn.Module | None = None
         self._identity: str | None = None
+        self._feature_extractor: Any = None
         if isinstance(extractor, nn.Module):
             if self.weights is not None:
                 raise ValueError("weights applies to named extractors; load the weights into the module instead")
@@ -837,32 +838,15 @@ class FIDScorer:
             stacklevel + 1,
         )
 
-    def _cache_name(self, image_set: ImageSet, identity: str | None) -> str:
-        key = f"{image_set.fingerprint()}\0{identity}\0{_PREPARATION_VERSION}"
-        return f"medgan-aug-real-{hashlib.sha256(key.encode()).hexdigest()[:32]}"
-
-    def _extract(
-        self,
-        real_set: ImageSet,
-        fake_set: ImageSet,
-        metrics: Sequence[str],
-        test_set: ImageSet | None = None,
-        stacklevel: int = 4,
-    ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], torch.Tensor | None, dict[str, np.ndarray] | None]:
-        """The real and fake features of each metric, the test set's (FID's layer) and the cached real FID stats."""
-        cuda = self.device.type == "cuda"
-        # torch-fidelity's input1 is the generated set: precision/recall and the Inception Score rely on it.
+    def _extractor_kwargs(self) -> tuple[dict[str, Any], str | None, bool]:
+        """torch-fidelity's arguments naming the extractor, its identity for cache keys, and whether it downloads."""
         kwargs: dict[str, Any] = {
-            "input1": fake_set,
-            "input2": real_set,
-            **{metric: metric in metrics for metric in METRICS if metric != "copying"},
             "batch_size": self.batch_size,
-            "cuda": cuda,
+            "cuda": self.device.type == "cuda",
             "verbose": self.progress,
             # Loads in the main process: the sets are in memory or cheap to decode next to the extractor, and
             # the ImageSets see every image they serve (for misread_warning).
             "save_cpu_ram": True,
-            "cache": self.cache_dir is not None,
         }
         module = self._module
         downloads = module is None and self.weights is None and downloads_weights(self.extractor_name)
@@ -877,18 +861,83 @@ class FIDScorer:
                 kwargs["feature_extractor_weights_path"] = str(self.weights)
             elif downloads:
                 check_weights_available(self.extractor_name)
+        return kwargs, identity, downloads
+
+    def features(self, images: ImageSetSource) -> torch.Tensor:
+        """The features of one set of images in FID's layer of the extractor, ``[N, D]`` on the CPU.
+
+        The extractor is built on the first call and kept, so that screening generated images batch by batch
+        (:class:`~medgan_aug.metrics.CopyScreen`) does not rebuild it each time.
+
+        Parameters
+        ----------
+        images : str, os.PathLike, torch.Tensor or torch.utils.data.Dataset
+            As for :meth:`score`.
+
+        Returns
+        -------
+        torch.Tensor
+            One row per image, in the order the set is read.
+        """
+        image_set = ImageSet(images, "images", self.value_range)
+        if len(image_set) == 0:
+            raise ValueError("images: the set is empty")
+        kwargs, _, _ = self._extractor_kwargs()
+        kwargs.update(input1=image_set, cache=False)
+        layer = resolve_feature_layer_for_metric("fid", **kwargs)
+        with self._extracting():
+            if self._feature_extractor is None:
+                self._feature_extractor = create_feature_extractor(kwargs["feature_extractor"], [layer], **kwargs)
+            features = extract_featuresdict_from_input_id_cached(1, self._feature_extractor, **kwargs)[layer]
+        message = image_set.misread_warning()
+        if message is not None:
+            warnings.warn(message, UserWarning, stacklevel=2)
+        return features.detach().cpu()
+
+    @contextlib.contextmanager
+    def _extracting(self) -> Iterator[None]:
+        """On the scorer's device; a module extractor gets its training flag and ``requires_grad`` back after."""
+        module = self._module
+        saved = None if module is None else (module.training, [p.requires_grad for p in module.parameters()])
+        device_context = torch.cuda.device(self.device) if self.device.type == "cuda" else contextlib.nullcontext()
+        try:
+            with device_context:
+                yield
+        finally:
+            if module is not None and saved is not None:
+                module.train(saved[0])
+                for parameter, flag in zip(module.parameters(), saved[1], strict=True):
+                    parameter.requires_grad_(flag)
+
+    def _cache_name(self, image_set: ImageSet, identity: str | None) -> str:
+        key = f"{image_set.fingerprint()}\0{identity}\0{_PREPARATION_VERSION}"
+        return f"medgan-aug-real-{hashlib.sha256(key.encode()).hexdigest()[:32]}"
+
+    def _extract(
+        self,
+        real_set: ImageSet,
+        fake_set: ImageSet,
+        metrics: Sequence[str],
+        test_set: ImageSet | None = None,
+        stacklevel: int = 4,
+    ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], torch.Tensor | None, dict[str, np.ndarray] | None]:
+        """The real and fake features of each metric, the test set's (FID's layer) and the cached real FID stats."""
+        kwargs, identity, downloads = self._extractor_kwargs()
+        # torch-fidelity's input1 is the generated set: precision/recall and the Inception Score rely on it.
+        kwargs.update(
+            input1=fake_set,
+            input2=real_set,
+            cache=self.cache_dir is not None,
+            **{metric: metric in metrics for metric in METRICS if metric != "copying"},
+        )
         if self.cache_dir is not None:
             kwargs["cache_root"] = str(self.cache_dir)
             kwargs["input2_cache_name"] = self._cache_name(real_set, identity)
         layers = {metric: resolve_feature_layer_for_metric(_layer_metric(metric), **kwargs) for metric in metrics}
 
-        saved = None
-        if module is not None:
-            saved = (module.training, [p.requires_grad for p in module.parameters()])
-        device_context = torch.cuda.device(self.device) if cuda else contextlib.nullcontext()
         test = None
         try:
-            with device_context:
+            with self._extracting():
                 extractor = create_feature_extractor(
                     kwargs["feature_extractor"], list(dict.fromkeys(layers.values())), **kwargs
                 )
@@ -911,11 +960,6 @@ class FIDScorer:
             if not downloads:
                 raise
             raise MetricsWeightsError(missing_weights_message(self.extractor_name)) from error
-        finally:
-            if module is not None and saved is not None:
-                module.train(saved[0])
-                for parameter, flag in zip(module.parameters(), saved[1], strict=True):
-                    parameter.requires_grad_(flag)
         for image_set in (real_set, fake_set, test_set):
             message = None if image_set is None else image_set.misread_warning()
             if message is not None:
