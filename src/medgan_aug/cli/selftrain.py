@@ -75,7 +75,13 @@ def run(args: argparse.Namespace) -> int:
         else:
             labelled = real.class_names if args.mode == "mix" else None
             pool = FolderPool(args.synthetic, real.resolution, num_channels=real.num_channels, class_names=labelled)
-        result = SelfTrainer(config).run(real, pool, out_dir=args.out, progress=not args.no_progress)
+        result = SelfTrainer(config).run(
+            real,
+            pool,
+            out_dir=args.out,
+            progress=not args.no_progress,
+            generator_training=args.generator_training,
+        )
     except (ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -113,6 +119,12 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     selftrain.add_argument("--val", help="validation folder of class subfolders (then --real is all training data)")
     selftrain.add_argument("--test", help="held-out test folder of class subfolders")
     selftrain.add_argument("--out", required=True, help="folder for the reports and the selected classifier")
+    selftrain.add_argument(
+        "--generator-training",
+        metavar="DIR",
+        help="the folder the generator was trained on: the report warns when its manifest shares patients with "
+        "the test (or validation) images",
+    )
     selftrain.add_argument("--model", default="convnext_tiny", help="timm model name (default convnext_tiny)")
     selftrain.add_argument("--weights", help="local weights file for --model (default: train from scratch)")
     selftrain.add_argument("--mode", default="pseudo", choices=["pseudo", "mix"])

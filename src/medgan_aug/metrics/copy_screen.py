@@ -21,7 +21,9 @@ class CopyScreen:
     training image, must be at least ``threshold``. The training features and spacings are computed once, here;
     each batch then costs one feature extraction and one nearest-neighbour search. Pass it as
     ``synthesize(..., screen=CopyScreen(...))``; the manifest gains ``nearest_train`` (the training image's
-    path in its folder, or ``#<index>``), ``nearest_train_distance``, ``copy_ratio`` and ``dropped``.
+    path in its folder, or ``#<index>``), ``nearest_train_distance``, ``copy_ratio``, ``copy_flagged`` and
+    ``dropped``. With ``drop=False`` nothing is dropped: the set is written whole, its likely copies marked in
+    ``copy_flagged`` (self-training then reports how many it accepted).
 
     Parameters
     ----------
@@ -32,9 +34,11 @@ class CopyScreen:
         audit of the set would use, e.g. ``FIDScorer(extractor="pixels")`` for small images.
     threshold : float
         In (0, 1]; the audit's default is 0.5.
+    drop : bool
+        Drop the flagged images (default), or only mark them.
     """
 
-    def __init__(self, train: ImageSetSource, scorer: FIDScorer, *, threshold: float = 0.5) -> None:
+    def __init__(self, train: ImageSetSource, scorer: FIDScorer, *, threshold: float = 0.5, drop: bool = True) -> None:
         if not isinstance(scorer, FIDScorer):
             raise TypeError(f"scorer must be a FIDScorer (it gives the feature space), got {type(scorer).__name__}")
         if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 < threshold <= 1:
@@ -44,6 +48,7 @@ class CopyScreen:
             raise ValueError(f"the training set has {len(train_set)} image(s); the screen needs at least 2")
         self.scorer = scorer
         self.threshold = float(threshold)
+        self.drop = bool(drop)
         self.name = f"copy screen (ratio < {self.threshold:g} in {scorer.extractor_name} features)"
         self._names = [train_set.item_name(i) for i in range(len(train_set))]
         self._train = scorer.features(train)
@@ -59,9 +64,11 @@ class CopyScreen:
             )
         distance, nearest = nearest_neighbours(features, self._train)
         ratio = _ratio(distance, self._spacing[nearest])
+        flagged = ratio < self.threshold
         return Screening(
-            keep=ratio >= self.threshold,
+            keep=~flagged if self.drop else np.ones(len(flagged), dtype=bool),
             fields={
+                "copy_flagged": [bool(f) for f in flagged],
                 "nearest_train": [self._names[i] for i in nearest],
                 "nearest_train_distance": [round(float(d), 6) for d in distance],
                 "copy_ratio": [round(float(r), 4) if np.isfinite(r) else None for r in ratio],

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
-from ..data.dataset_writer import paired_images_folder
+from ..data.dataset_writer import paired_images_folder, read_manifest
 from ..data.image_folder import ImageFolderDataset, find_images
 from ..data.images import ResizeMode
 from ..data.intensity import encode_pixels
@@ -126,6 +126,10 @@ class FolderPool(Dataset[torch.Tensor]):
         Side of the returned images.
     num_workers_limit : None
         Any number of DataLoader workers can read the pool.
+    copy_flagged : numpy.ndarray or None
+        bool ``[N]``: the images a copying screen marked as likely copies of the generator's training images
+        (the ``copy_flagged`` column of the folder's ``manifest.csv``/``.json``, as
+        ``synthesize(screen=CopyScreen(..., drop=False))`` writes it); None when the manifest has no such column.
 
     Raises
     ------
@@ -160,6 +164,25 @@ class FolderPool(Dataset[torch.Tensor]):
         self.num_workers_limit: int | None = None
         self._relpaths = [path.relative_to(self.root).as_posix() for path in self._dataset.paths]
         self.labels: np.ndarray | None = None if names is None else self._labels(names)
+        self.copy_flagged: np.ndarray | None = self._copy_flags(Path(root).absolute())
+
+    def _copy_flags(self, given: Path) -> np.ndarray | None:
+        """The manifest's ``copy_flagged`` column, by image; None without one (every image must have a value)."""
+        manifest = next((given / name for name in ("manifest.csv", "manifest.json") if (given / name).is_file()), None)
+        if manifest is None:
+            return None
+        rows = read_manifest(manifest)
+        if not rows or "copy_flagged" not in rows[0]:
+            return None
+        flag_of = {str(row["file"]): str(row["copy_flagged"]).lower() == "true" for row in rows if row.get("file")}
+        files = [path.relative_to(given).as_posix() for path in self._dataset.paths]
+        missing = [name for name in files if name not in flag_of]
+        if missing:
+            raise ValueError(
+                f"{manifest} has a copy_flagged column but no row for {len(missing)} of the pool's images "
+                f"(e.g. {missing[0]!r}): the manifest does not describe this folder"
+            )
+        return np.array([flag_of[name] for name in files], dtype=bool)
 
     def _labels(self, names: tuple[str, ...]) -> np.ndarray:
         by_folder: dict[str, list[Path]] = {}

@@ -226,6 +226,40 @@ class SelfTrainResult:
         """The run selected on validation."""
         return self.stages[self.selected]
 
+    def selected_synthetic(self) -> list[dict[str, Any]]:
+        """The rows of :attr:`accepted` for the synthetic images the selected run trained on."""
+        names = {stage.name for stage in self.stages[: self.selected + 1]}
+        return [row for row in self.accepted if row["stage"] in names]
+
+    def _data_warnings(self) -> list[str]:
+        """Warnings about the data that no interval can show: test patients the generator was trained on."""
+        leak = self.data.get("generator_training")
+        if not leak or not leak.get("shared_patients"):
+            return []
+        shared = leak["shared_patients"]
+        listed = ", ".join(shared[:10]) + (", ..." if len(shared) > 10 else "")
+        return [
+            f"{len(shared)} {self._scored_set()} patient(s) were in the generator's training set "
+            f"({leak['folder']}): {listed}. The synthetic images may copy these patients' images, so the "
+            "comparison is not held out from the generator and overstates what synthetic data gives"
+        ]
+
+    def _copying_lines(self) -> list[str]:
+        lines = []
+        flagged = self.data["pool"].get("copy_flagged")
+        if flagged is not None:
+            used = self.selected_synthetic()
+            hit = sum(bool(row.get("copy_flagged")) for row in used)
+            lines.append(
+                f"- copying audit of the pool: {flagged} of {self.data['pool']['size']} pool images are flagged as "
+                f"likely copies of the generator's training images; the selected run trained on {hit} of them "
+                f"(of {len(used)} synthetic images)"
+            )
+        leak = self.data.get("generator_training")
+        if leak and not leak.get("shared_patients"):
+            lines.append(f"- generator training set ({leak['folder']}): {leak['note']}")
+        return lines
+
     def _scored_set(self) -> str:
         return "test" if "test" in self.held_out or self.baseline.test is not None else "val"
 
@@ -294,6 +328,7 @@ class SelfTrainResult:
             "data": self.data,
             "comparison": None if comparison is None else comparison.to_dict(),
             "verdict": self.verdict(),
+            "data_warnings": self._data_warnings(),
             "stages": [stage.to_dict() for stage in self.stages],
             "stop_reason": self.stop_reason,
             "selected": self.stages[self.selected].name,
@@ -323,6 +358,8 @@ class SelfTrainResult:
         seed = int(self.config["train"]["seed"])
         comparison = self.comparison()
         lines = ["# Self-training report", "", f"**{self.verdict()}**", ""]
+        lines += [f"**Warning:** {warning}." for warning in self._data_warnings()]
+        lines += [""] if self._data_warnings() else []
         if comparison is not None:
             lines += [comparison.to_markdown().rstrip("\n"), ""]
         lines += [
@@ -345,6 +382,7 @@ class SelfTrainResult:
             f"- synthetic pool: {self.data['pool']['size']} images ({self.data['pool']['kind']})",
             f"- selected on mean validation {monitor}: {self.selected_stage.name}{compared}",
             f"- stopped: {self.stop_reason}",
+            *self._copying_lines(),
             "",
             f"## Runs (mean ± standard deviation over {repeats} seed(s))",
             "",

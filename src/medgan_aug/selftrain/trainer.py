@@ -32,7 +32,7 @@ from .classifier import TrainSettings, predict, train_classifier
 from .pool import DatasetPool, FolderPool, GeneratorPool
 from .report import ClassificationReport, classification_report
 from .result import SeedRun, SelfTrainResult, Stage
-from .splits import RealSplits
+from .splits import RealSplits, _manifest_rows
 from .statistics import MIN_RESAMPLES
 
 __all__ = ["MODES", "MONITORS", "ModelFactory", "SelfTrainConfig", "SelfTrainer", "TrainFunction"]
@@ -436,6 +436,7 @@ class SelfTrainer:
         *,
         out_dir: str | os.PathLike[str] | None = None,
         progress: bool = True,
+        generator_training: str | os.PathLike[str] | None = None,
     ) -> SelfTrainResult:
         """Train the baselines and the rounds (or mixes), compare with the baseline, and report.
 
@@ -454,6 +455,10 @@ class SelfTrainer:
             run are also written to ``out_dir/accepted`` as a dataset folder with a manifest.
         progress : bool
             Show a progress bar over the classifiers, and one per training epoch.
+        generator_training : str or os.PathLike, optional
+            The folder the generator was trained on. Its manifest's patient ids are checked against the test (or
+            validation) images': a patient in both means the comparison is not held out from the generator, and
+            the report says so at the top. Without patient ids on either side the report says it could not check.
 
         Returns
         -------
@@ -476,6 +481,8 @@ class SelfTrainer:
             ]
         else:
             used = [real] * cfg.repeats
+        leak = None if generator_training is None else _shared_patients(Path(generator_training), real)
+        flags = _copy_flags(pool)
         held_out = {"val": (real.val_labels, real.val.groups)}
         if real.test is not None:
             held_out["test"] = (real.test_labels, real.test.groups)
@@ -486,7 +493,13 @@ class SelfTrainer:
             config=self._describe_config(),
             data={
                 "real": _describe_real(real, used[0]),
-                "pool": {"size": len(pool), "kind": type(pool).__name__, "labelled": pool.labels is not None},
+                "pool": {
+                    "size": len(pool),
+                    "kind": type(pool).__name__,
+                    "labelled": pool.labels is not None,
+                    **({} if flags is None else {"copy_flagged": int(flags.sum())}),
+                },
+                **({} if leak is None else {"generator_training": leak}),
             },
             stages=[],
             stop_reason="running",
@@ -579,6 +592,7 @@ class SelfTrainer:
                     "label": used[0].class_names[int(c)],
                     "confidence": float(p),
                     "stage": name,
+                    **_copy_field(pool, int(i)),
                 }
                 for i, c, p in zip(chosen, accept.labels, confidence, strict=True)
             ]
@@ -628,11 +642,48 @@ class SelfTrainer:
                 pool_remaining=len(pool) - int(chosen.size),
             )  # fmt: skip
             result.accepted = [
-                {"source": pool.source(i), "label": used[0].class_names[int(labels[i])], "confidence": None, "stage": s}
+                {
+                    "source": pool.source(i),
+                    "label": used[0].class_names[int(labels[i])],
+                    "confidence": None,
+                    "stage": s,
+                    **_copy_field(pool, i),
+                }
                 for i, s in first_stage.items()
             ]
             self._add(result, stage, bar, out_dir, models)
         return f"trained every mix ratio ({', '.join(f'{r:g}' for r in cfg.mix_ratios)})"
+
+
+def _copy_flags(pool: Dataset) -> np.ndarray | None:
+    """The pool's copying flags (a FolderPool whose manifest has them), or None."""
+    return getattr(pool, "copy_flagged", None)
+
+
+def _copy_field(pool: Dataset, index: int) -> dict[str, bool]:
+    flags = _copy_flags(pool)
+    return {} if flags is None else {"copy_flagged": bool(flags[index])}
+
+
+def _shared_patients(folder: Path, real: RealSplits) -> dict[str, Any]:
+    """The scored split's patients that are also in the generator's training folder, from both manifests."""
+    if not folder.is_dir():
+        raise FileNotFoundError(f"generator_training folder {folder} does not exist")
+    scored = real.test if real.test is not None else real.val
+    split = "test" if real.test is not None else "val"
+    found = _manifest_rows(folder)
+    trained = None
+    if found is not None:
+        trained = {str(row["patient_id"]) for row in found[1] if row.get("patient_id") not in (None, "")}
+    entry: dict[str, Any] = {"folder": str(folder), "shared_patients": []}
+    if not trained:
+        entry["note"] = "its manifest gives no patient ids, so the held-out patients could not be checked against it"
+    elif scored.groups is None:
+        entry["note"] = f"the {split} images have no patient ids, so they could not be checked against it"
+    else:
+        entry["shared_patients"] = sorted(set(map(str, scored.groups.tolist())) & trained)
+        entry["note"] = f"none of its {len(trained)} patients is among the {split} patients"
+    return entry
 
 
 def _callable_name(function: Callable[..., Any]) -> str:
@@ -660,8 +711,7 @@ def _describe_real(real: RealSplits, used: RealSplits) -> dict[str, Any]:
 
 def _write_accepted_images(result: SelfTrainResult, pool: GeneratorPool, folder: Path) -> None:
     """The generated images the selected run trained on, as a dataset folder (class subfolders + manifest)."""
-    selected_names = {stage.name for stage in result.stages[: result.selected + 1]}
-    rows = [row for row in result.accepted if row["stage"] in selected_names]
+    rows = result.selected_synthetic()
     if not rows:
         return
     index = {f"seed{int(seed)}": i for i, seed in enumerate(pool.seeds)}
