@@ -128,6 +128,11 @@ def test_smoke_demo_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str
     )
     assert 0 <= low <= high and _metric(printed, "FID real vs real (two halves of real test): the floor") >= 0
     assert _metric(printed, "images per side of the floor") >= 2
+    # The copying audit sits beside them: a z-score and two fractions, the held-out one its floor.
+    zu = _metric(printed, "data-copying Z_U vs the GAN's training planes")
+    flagged = _metric(printed, "synthetic images flagged as likely copies of training planes")
+    floor = _metric(printed, "held-out (val) planes the same rule flags: the floor")
+    assert math.isfinite(zu) and 0 <= flagged <= 1 and 0 <= floor <= 1
     # Self-training: every stage with the preset's seeds, the baseline as their mean, the verdict with its interval.
     assert report["config"]["repeats"] == 2 and all(len(st["per_seed"]) == 2 for st in report["stages"] if st["val"])
     baseline = _metric(printed, "baseline (real-only) test balanced accuracy, mean over seeds")

@@ -348,6 +348,8 @@ class DemoSummary:
         ``fid`` (with its bootstrap interval ``fid_ci_low``/``fid_ci_high``) and ``kid_mean``/``kid_std`` of the
         synthetic set against the real test planes; ``fid_matched`` and ``fid_real_floor``, synthetic against real
         and real against real at ``fid_floor_images`` images per side (the floor to read FID against);
+        ``copying_zu``, ``copying_flagged_fraction`` and ``copying_test_flagged_fraction`` of the data-copying
+        audit against the GAN's training planes (validation planes held out);
         ``feature_classifier_test_accuracy``, ``ada_p`` (final augmentation probability), ``accepted``
         (pseudo-labelled images trained on by the selected run); ``baseline``/``full``/``selected``
         ``_test_balanced_accuracy`` of self-training (mean over seeds, and ``_std``), and ``selftrain_difference``
@@ -371,6 +373,8 @@ class DemoSummary:
         return "\n".join(lines)
 
 
+_COPYING_KEYS = ("copying_zu", "copying_flagged_fraction", "copying_test_flagged_fraction")
+
 _METRIC_NAMES = {
     "fid": "FID synthetic vs real test (classifier features)",
     "fid_ci_low": "FID 95% bootstrap interval, low",
@@ -380,6 +384,9 @@ _METRIC_NAMES = {
     "fid_floor_images": "images per side of the floor",
     "kid_mean": "KID synthetic vs real test (mean)",
     "kid_std": "KID synthetic vs real test (std)",
+    "copying_zu": "data-copying Z_U vs the GAN's training planes (held out: val; below -3: copying)",
+    "copying_flagged_fraction": "synthetic images flagged as likely copies of training planes",
+    "copying_test_flagged_fraction": "held-out (val) planes the same rule flags: the floor",
     "feature_classifier_test_accuracy": "feature classifier test accuracy",
     "ada_p": "ADA p at the end of training",
     "accepted": "pseudo-labelled images used by the selected run",
@@ -436,7 +443,8 @@ def run_demo(settings: DemoSettings) -> DemoSummary:
     4. ``synthetic/``: ``synthetic_per_class`` images per class from the final EMA generator (:func:`synthesize`).
     5. A classifier trained on the real training planes, whose pre-logits features
        (:class:`~medgan_aug.metrics.ClassifierFeatures`) score FID (with its bootstrap interval and the
-       real-vs-real floor) and KID of the synthetic set against the real test planes.
+       real-vs-real floor) and KID of the synthetic set against the real test planes, and the data-copying
+       audit of the synthetic set against the GAN's training planes, with the validation planes held out.
     6. ``selftrain/``: :class:`~medgan_aug.selftrain.SelfTrainer` in pseudo mode on the synthetic folder as an
        unlabelled pool, with half of the real training planes, ``selftrain_repeats`` classifier seeds per run,
        against the real-only baselines, and its verdict with a patient-level bootstrap interval (``report.md``,
@@ -575,7 +583,7 @@ def run_demo(settings: DemoSettings) -> DemoSummary:
     )
     paths["synthetic"] = synthetic
 
-    # 5. Feature classifier and FID/KID.
+    # 5. Feature classifier, FID/KID and the copying audit.
     real = load_real_splits(planes, s.image_size, seed=s.seed)
     classifier_settings = TrainSettings(
         epochs=s.classifier_epochs, batch_size=32, num_workers=0, seed=s.seed, device=device
@@ -592,21 +600,30 @@ def run_demo(settings: DemoSettings) -> DemoSummary:
         scorer = FIDScorer(("fid", "kid"), extractor=features, device=device, kid_subset_size=smallest)
         results = scorer.score(planes / "test", synthetic)
         keys = ("fid", "fid_ci_low", "fid_ci_high", "fid_matched", "fid_real_floor", "fid_floor_images")
+        # Does the generator copy its training planes? Against the validation planes, which it never saw.
+        n_synthetic = s.synthetic_per_class * len(classes)
+        auditor = FIDScorer(
+            ["copying"], extractor=features, device=device, copying_min_cell_size=min(20, max(2, n_synthetic // 2))
+        )
+        copying = auditor.score(planes / "train", synthetic, test=planes / "val")
         return {
             **{key: results[key] for key in keys},
             "kid_mean": results["kid_mean"],
             "kid_std": results["kid_std"],
+            **{key: copying[key] for key in _COPYING_KEYS},
             "feature_classifier_test_accuracy": accuracy,
         }
 
     metrics.update(
         timed(
-            "score synthetic set (FID/KID, classifier features)",
+            "score synthetic set (FID/KID/copying, classifier features)",
             score,
             lambda m: (
                 f"FID {m['fid']:.4g} (95% CI {m['fid_ci_low']:.4g} to {m['fid_ci_high']:.4g}); at "
                 f"{m['fid_floor_images']:.0f} images per side: synthetic {m['fid_matched']:.4g} vs real-vs-real "
-                f"floor {m['fid_real_floor']:.4g}; KID {m['kid_mean']:.3g} +- {m['kid_std']:.2g}"
+                f"floor {m['fid_real_floor']:.4g}; KID {m['kid_mean']:.3g} +- {m['kid_std']:.2g}; copying Z_U "
+                f"{m['copying_zu']:.2f}, {m['copying_flagged_fraction']:.0%} flagged (held-out "
+                f"{m['copying_test_flagged_fraction']:.0%})"
             ),
         )
     )
