@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from ..generate.screening import Screening
-from .copying import _ratio, nearest_neighbours
+from .copying import NearestNeighbourIndex, _ratio
 from .image_sets import ImageSet, ImageSetSource
 from .scorer import FIDScorer
 
@@ -51,18 +51,20 @@ class CopyScreen:
         self.drop = bool(drop)
         self.name = f"copy screen (ratio < {self.threshold:g} in {scorer.extractor_name} features)"
         self._names = [train_set.item_name(i) for i in range(len(train_set))]
-        self._train = scorer.features(train)
-        self._spacing, _ = nearest_neighbours(self._train, self._train, exclude_self=True)
+        # The training features are indexed once; each batch is then one search against them.
+        self._index = NearestNeighbourIndex(scorer.features(train))
+        self._spacing, _ = self._index.query(self._index.reference, exclude_self=True)
 
     def __call__(self, images: torch.Tensor) -> Screening:
         """Keep the images of a uint8 ``[B, C, H, W]`` batch whose ratio is at least ``threshold``."""
         features = self.scorer.features(images)
-        if features.shape[1] != self._train.shape[1]:
+        width = self._index.reference.shape[1]
+        if features.shape[1] != width:
             raise ValueError(
-                f"the images give {features.shape[1]} features but the training images {self._train.shape[1]}: "
+                f"the images give {features.shape[1]} features but the training images {width}: "
                 "screen images of the kind the generator was trained on"
             )
-        distance, nearest = nearest_neighbours(features, self._train)
+        distance, nearest = self._index.query(features)
         ratio = _ratio(distance, self._spacing[nearest])
         flagged = ratio < self.threshold
         return Screening(

@@ -53,6 +53,7 @@ __all__ = [
     "COPYING_KEYS",
     "CellResult",
     "CopyingAudit",
+    "NearestNeighbourIndex",
     "audit_copying",
     "mann_whitney_z",
     "nearest_neighbours",
@@ -93,6 +94,72 @@ def _features(values: Any, name: str) -> np.ndarray:
     return array
 
 
+class NearestNeighbourIndex:
+    """A reference set prepared once for exact nearest-neighbour queries (Euclidean), in chunks of query rows.
+
+    The reference is centred on its mean and kept in float32 (the squared-norm expansion then loses fewer digits)
+    with its squared norms, so that each query costs one float32 matrix product per chunk; the chosen distances
+    are recomputed in float64 from the original rows.
+
+    Parameters
+    ----------
+    reference : array ``[N, D]``
+        The points to search.
+    chunk_rows : int
+        Rows converted and queried at a time: memory is about ``chunk_rows * N`` float32 values.
+    """
+
+    def __init__(self, reference: np.ndarray | torch.Tensor, *, chunk_rows: int = _CHUNK_ROWS) -> None:
+        if isinstance(chunk_rows, bool) or not isinstance(chunk_rows, numbers.Integral) or chunk_rows < 1:
+            raise ValueError(f"chunk_rows must be a positive integer, got {chunk_rows!r}")
+        self.reference = _features(reference, "reference")
+        self.chunk_rows = int(chunk_rows)
+        self._centre = self.reference.mean(axis=0, dtype=np.float64)
+        # Chunk by chunk: no temporary as large as the whole set in float64.
+        rows = self.reference
+        self._ref32 = torch.cat([self._centred32(rows[b : b + chunk_rows]) for b in range(0, len(rows), chunk_rows)])
+        self._ref_norms = self._ref32.square().sum(dim=1)
+
+    def _centred32(self, rows: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy((rows - self._centre).astype(np.float32))
+
+    def query(self, queries: np.ndarray | torch.Tensor, *, exclude_self: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """The nearest reference row of every query row.
+
+        Parameters
+        ----------
+        queries : array ``[M, D]``
+            The points to look up.
+        exclude_self : bool
+            ``queries`` is the reference (``M == N``): skip each row's own index, for the nearest *other* point.
+
+        Returns
+        -------
+        (numpy.ndarray, numpy.ndarray)
+            float64 distances ``[M]`` and int64 indices ``[M]`` into the reference.
+        """
+        q = _features(queries, "queries")
+        r = self.reference
+        if q.shape[1] != r.shape[1]:
+            raise ValueError(f"queries and reference differ in width: {q.shape[1]} and {r.shape[1]} features")
+        if exclude_self and (q.shape[0] != r.shape[0] or r.shape[0] < 2):
+            raise ValueError("exclude_self needs queries that are the reference, with at least 2 rows")
+        indices = np.empty(q.shape[0], dtype=np.int64)
+        distances = np.empty(q.shape[0], dtype=np.float64)
+        for begin in range(0, q.shape[0], self.chunk_rows):
+            rows = q[begin : begin + self.chunk_rows]
+            chunk = self._centred32(rows)
+            squared = chunk.square().sum(dim=1, keepdim=True) + self._ref_norms - 2 * chunk @ self._ref32.T
+            if exclude_self:
+                own = torch.arange(chunk.shape[0])
+                squared[own, own + begin] = math.inf
+            found = squared.argmin(dim=1).numpy()
+            indices[begin : begin + len(found)] = found
+            difference = rows.astype(np.float64) - r[found]
+            distances[begin : begin + len(found)] = np.sqrt(np.einsum("ij,ij->i", difference, difference))
+        return distances, indices
+
+
 def nearest_neighbours(
     queries: np.ndarray | torch.Tensor,
     reference: np.ndarray | torch.Tensor,
@@ -100,7 +167,7 @@ def nearest_neighbours(
     exclude_self: bool = False,
     chunk_rows: int = _CHUNK_ROWS,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The exact nearest reference row of every query row (Euclidean), in chunks of query rows.
+    """The exact nearest reference row of every query row: :class:`NearestNeighbourIndex` for one query.
 
     Parameters
     ----------
@@ -118,37 +185,7 @@ def nearest_neighbours(
     (numpy.ndarray, numpy.ndarray)
         float64 distances ``[M]`` and int64 indices ``[M]`` into ``reference``.
     """
-    q = _features(queries, "queries")
-    r = _features(reference, "reference")
-    if q.shape[1] != r.shape[1]:
-        raise ValueError(f"queries and reference differ in width: {q.shape[1]} and {r.shape[1]} features")
-    if exclude_self and (q.shape[0] != r.shape[0] or r.shape[0] < 2):
-        raise ValueError("exclude_self needs queries that are the reference, with at least 2 rows")
-    if isinstance(chunk_rows, bool) or not isinstance(chunk_rows, numbers.Integral) or chunk_rows < 1:
-        raise ValueError(f"chunk_rows must be a positive integer, got {chunk_rows!r}")
-    # Centred on the reference's mean: the squared-norm expansion below then loses fewer digits in float32.
-    centre = r.mean(axis=0, dtype=np.float64)
-
-    def centred32(rows: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy((rows - centre).astype(np.float32))
-
-    # Everything below goes chunk by chunk: no temporary as large as a whole set in float64.
-    ref32 = torch.cat([centred32(r[b : b + chunk_rows]) for b in range(0, len(r), chunk_rows)])
-    ref_norms = ref32.square().sum(dim=1)
-    indices = np.empty(q.shape[0], dtype=np.int64)
-    distances = np.empty(q.shape[0], dtype=np.float64)
-    for begin in range(0, q.shape[0], chunk_rows):
-        rows = q[begin : begin + chunk_rows]
-        chunk = centred32(rows)
-        squared = chunk.square().sum(dim=1, keepdim=True) + ref_norms - 2 * chunk @ ref32.T
-        if exclude_self:
-            own = torch.arange(chunk.shape[0])
-            squared[own, own + begin] = math.inf
-        found = squared.argmin(dim=1).numpy()
-        indices[begin : begin + len(found)] = found
-        difference = rows.astype(np.float64) - r[found]
-        distances[begin : begin + len(found)] = np.sqrt(np.einsum("ij,ij->i", difference, difference))
-    return distances, indices
+    return NearestNeighbourIndex(reference, chunk_rows=chunk_rows).query(queries, exclude_self=exclude_self)
 
 
 def mann_whitney_z(generated: np.ndarray, held_out: np.ndarray) -> tuple[float, float]:
@@ -368,9 +405,11 @@ def audit_copying(
         raise ValueError(f"threshold must be in (0, 1], got {threshold!r}")
     seed = _check_count(seed, "seed", 0)
 
-    d_generated, nearest = nearest_neighbours(q, t, chunk_rows=chunk_rows)
-    d_test, nearest_test = nearest_neighbours(p, t, chunk_rows=chunk_rows)
-    spacing, _ = nearest_neighbours(t, t, exclude_self=True, chunk_rows=chunk_rows)
+    # One index of the training set serves all three searches.
+    training = NearestNeighbourIndex(t, chunk_rows=chunk_rows)
+    d_generated, nearest = training.query(q)
+    d_test, nearest_test = training.query(p)
+    spacing, _ = training.query(t, exclude_self=True)
 
     if cells == 1:
         centres = t.mean(axis=0, keepdims=True)
