@@ -459,7 +459,8 @@ class FIDScorer:
 
         self._module: nn.Module | None = None
         self._identity: str | None = None
-        self._feature_extractor: Any = None
+        # (extractor, torch-fidelity arguments, layer) of features(), built on its first call.
+        self._feature_extractor: tuple[Any, dict[str, Any], str] | None = None
         if isinstance(extractor, nn.Module):
             if self.weights is not None:
                 raise ValueError("weights applies to named extractors; load the weights into the module instead")
@@ -882,13 +883,16 @@ class FIDScorer:
         image_set = ImageSet(images, "images", self.value_range)
         if len(image_set) == 0:
             raise ValueError("images: the set is empty")
-        kwargs, _, _ = self._extractor_kwargs()
-        kwargs.update(input1=image_set, cache=False)
-        layer = resolve_feature_layer_for_metric("fid", **kwargs)
         with self._extracting():
             if self._feature_extractor is None:
-                self._feature_extractor = create_feature_extractor(kwargs["feature_extractor"], [layer], **kwargs)
-            features = extract_featuresdict_from_input_id_cached(1, self._feature_extractor, **kwargs)[layer]
+                # Built once with its arguments (a module extractor's fingerprint hashes all its weights).
+                kwargs, _, _ = self._extractor_kwargs()
+                kwargs["cache"] = False
+                layer = resolve_feature_layer_for_metric("fid", **kwargs)
+                extractor = create_feature_extractor(kwargs["feature_extractor"], [layer], **kwargs)
+                self._feature_extractor = (extractor, kwargs, layer)
+            extractor, kwargs, layer = self._feature_extractor
+            features = extract_featuresdict_from_input_id_cached(1, extractor, **kwargs, input1=image_set)[layer]
         message = image_set.misread_warning()
         if message is not None:
             warnings.warn(message, UserWarning, stacklevel=2)
