@@ -156,6 +156,9 @@ def test_the_scorer_runs_the_audit_in_pixel_space(sets, tmp_path):
     assert copied["copying_zu"] == pytest.approx(expected["copying_zu"])
     audit = scorer.copying_audit(train, images(sets["copies"]), test)
     assert audit.zu == pytest.approx(copied["copying_zu"])
+    both, same = scorer.score_with_audit(train, images(sets["copies"]), test)
+    assert both == copied and same.zu == audit.zu
+    np.testing.assert_array_equal(same.flagged, audit.flagged)
     out = save_copy_pairs(tmp_path / "pairs.png", audit, images(sets["copies"]), train, count=6, columns=3, tile=32)
     with Image.open(out) as sheet:
         assert sheet.size == (3 * (2 * 32 + 6), 2 * (32 + 28))

@@ -51,11 +51,12 @@ def run(args: argparse.Namespace) -> int:
             copying_cells=args.copying_cells,
         )
         if args.network is None:
-            results = scorer.score(args.real, args.fake, test=args.test)
-            if args.pairs is not None:
+            if args.pairs is None:
+                results = scorer.score(args.real, args.fake, test=args.test)
+            else:
                 from ..metrics import save_copy_pairs
 
-                audit = scorer.copying_audit(args.real, args.fake, args.test)
+                results, audit = scorer.score_with_audit(args.real, args.fake, args.test)
                 pairs = save_copy_pairs(args.pairs, audit, args.fake, args.real)
                 print(f"closest generated/training pairs: {pairs}", file=sys.stderr)
         else:

@@ -237,8 +237,8 @@ def _compute(
     real_fid_stats: dict[str, np.ndarray] | None = None,
     test: torch.Tensor | None = None,
     stacklevel: int = 3,
-) -> dict[str, float]:
-    """Compute the metrics from features with torch-fidelity's functions, and FID's interval and floor.
+) -> tuple[dict[str, float], CopyingAudit | None]:
+    """Compute the metrics from features with torch-fidelity's functions, FID's interval and floor, and the audit.
 
     ``fake`` and ``real`` map each metric to the features it uses (the fake set's logits for ``"isc"``);
     ``counts`` is ``(n_real, n_fake, kid_subset_size, isc_splits)``; ``real_fid_stats`` the real set's FID
@@ -281,10 +281,12 @@ def _compute(
             fake["prc"], real["prc"], prc_neighborhood=settings.prc_neighborhood, save_cpu_ram=True, verbose=False
         )
         results.update(_rename(prc))
+    audit = None
     if "copying" in settings.metrics:
-        results.update(_copying(settings, real["copying"], fake["copying"], test, stacklevel + 1).summary())
+        audit = _copying(settings, real["copying"], fake["copying"], test, stacklevel + 1)
+        results.update(audit.summary())
     results.update(n_real=float(n_real), n_fake=float(n_fake))
-    return results
+    return results, audit
 
 
 def _copying(
@@ -563,7 +565,32 @@ class FIDScorer:
         fake_set = ImageSet(fake, "fake", self.value_range)
         test_set = None if test is None else ImageSet(test, "test", self.value_range)
         kid_subset_size, isc_splits = _check_counts(self._settings(), len(real_set), len(fake_set))
-        return self._run(real_set, fake_set, kid_subset_size, isc_splits, test_set=test_set)
+        return self._run(real_set, fake_set, kid_subset_size, isc_splits, test_set=test_set)[0]
+
+    def score_with_audit(
+        self, train: ImageSetSource, fake: ImageSetSource, test: ImageSetSource
+    ) -> tuple[dict[str, float], CopyingAudit]:
+        """:meth:`score` with ``"copying"`` among the metrics, and the whole audit, from one feature extraction.
+
+        Parameters
+        ----------
+        train, fake, test : str, os.PathLike, torch.Tensor or torch.utils.data.Dataset
+            The generator's training images, the generated images and held-out real images, as for :meth:`score`.
+
+        Returns
+        -------
+        (dict of str to float, CopyingAudit)
+            What :meth:`score` returns, and what :meth:`copying_audit` returns.
+        """
+        if "copying" not in self.metrics:
+            raise ValueError("score_with_audit needs 'copying' among the scorer's metrics")
+        real_set = ImageSet(train, "real", self.value_range)
+        fake_set = ImageSet(fake, "fake", self.value_range)
+        kid_subset_size, isc_splits = _check_counts(self._settings(), len(real_set), len(fake_set))
+        test_set = ImageSet(test, "test", self.value_range)
+        results, audit = self._run(real_set, fake_set, kid_subset_size, isc_splits, test_set=test_set)
+        assert audit is not None  # "copying" is among the metrics
+        return results, audit
 
     def copying_audit(self, train: ImageSetSource, fake: ImageSetSource, test: ImageSetSource) -> CopyingAudit:
         """The data-copying audit of ``fake`` images in the extractor's feature space, with every image's numbers.
@@ -693,7 +720,7 @@ class FIDScorer:
         images = self._generate(G, n, classes, truncation_psi, noise_mode, seed, batch_size)
         # The generated images are uint8 already: value_range does not touch them.
         fake_set = ImageSet(images, "fake")
-        return self._run(real_set, fake_set, kid_subset_size, isc_splits, stacklevel=4, test_set=test_set)
+        return self._run(real_set, fake_set, kid_subset_size, isc_splits, stacklevel=4, test_set=test_set)[0]
 
     def score_per_class(
         self,
@@ -826,8 +853,8 @@ class FIDScorer:
         isc_splits: int,
         stacklevel: int = 3,
         test_set: ImageSet | None = None,
-    ) -> dict[str, float]:
-        """Extract the sets' features once through torch-fidelity and compute the metrics from them."""
+    ) -> tuple[dict[str, float], CopyingAudit | None]:
+        """Extract the sets' features once through torch-fidelity and compute the metrics (and audit) from them."""
         real, fake, test, real_fid_stats = self._extract(real_set, fake_set, self.metrics, test_set, stacklevel + 1)
         return _compute(
             self._settings(),
@@ -1067,4 +1094,4 @@ class FIDScorer:
             dict.fromkeys(settings.metrics, real_t),
             (len(real_t), n_fake, kid_subset_size, isc_splits),
             test=test_t,
-        )
+        )[0]
