@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from ..generate.screening import Screening
-from .copying import NearestNeighbourIndex, _ratio
+from .copying import NearestNeighbourIndex, _ratio, check_threshold
 from .image_sets import ImageSet, ImageSetSource
 from .scorer import FIDScorer
 
@@ -41,13 +41,11 @@ class CopyScreen:
     def __init__(self, train: ImageSetSource, scorer: FIDScorer, *, threshold: float = 0.5, drop: bool = True) -> None:
         if not isinstance(scorer, FIDScorer):
             raise TypeError(f"scorer must be a FIDScorer (it gives the feature space), got {type(scorer).__name__}")
-        if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 < threshold <= 1:
-            raise ValueError(f"threshold must be in (0, 1], got {threshold!r}")
         train_set = ImageSet(train, "train", scorer.value_range)
         if len(train_set) < 2:
             raise ValueError(f"the training set has {len(train_set)} image(s); the screen needs at least 2")
         self.scorer = scorer
-        self.threshold = float(threshold)
+        self.threshold = check_threshold(threshold)
         self.drop = bool(drop)
         self.name = f"copy screen (ratio < {self.threshold:g} in {scorer.extractor_name} features)"
         self._names = [train_set.item_name(i) for i in range(len(train_set))]

@@ -47,6 +47,7 @@ from scipy.cluster.vq import kmeans2
 from scipy.stats import rankdata
 
 from .._files import atomic_write
+from .._validation import check_int
 from .image_sets import ImageSet, ImageSetSource
 
 __all__ = [
@@ -335,10 +336,12 @@ def _ratio(distance: np.ndarray, spacing: np.ndarray) -> np.ndarray:
     return ratio
 
 
-def _check_count(value: Any, name: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
+def check_threshold(value: Any, name: str = "threshold") -> float:
+    """``value`` as a float, or a ValueError naming ``name`` unless it is a finite number in (0, 1] (not a bool)."""
+    finite = not isinstance(value, bool) and isinstance(value, numbers.Real) and math.isfinite(value)
+    if not finite or not 0 < value <= 1:
+        raise ValueError(f"{name} must be in (0, 1], got {value!r}")
+    return float(value)
 
 
 def audit_copying(
@@ -396,14 +399,12 @@ def audit_copying(
         raise ValueError(f"the training set has {len(t)} image(s); the audit needs at least 2")
     if cells is None:
         cells = min(max(len(p) // _TEST_PER_CELL, 1), _MAX_DEFAULT_CELLS, len(t))
-    cells = _check_count(cells, "cells", 1)
+    cells = check_int(cells, "cells", 1)
     if cells > len(t):
         raise ValueError(f"cells={cells} is more than the {len(t)} training images it partitions")
-    min_cell_size = _check_count(min_cell_size, "min_cell_size", 1)
-    finite = not isinstance(threshold, bool) and isinstance(threshold, numbers.Real) and math.isfinite(threshold)
-    if not finite or not 0 < threshold <= 1:
-        raise ValueError(f"threshold must be in (0, 1], got {threshold!r}")
-    seed = _check_count(seed, "seed", 0)
+    min_cell_size = check_int(min_cell_size, "min_cell_size", 1)
+    threshold = check_threshold(threshold)
+    seed = check_int(seed, "seed", 0)
 
     # One index of the training set serves all three searches.
     training = NearestNeighbourIndex(t, chunk_rows=chunk_rows)
@@ -506,7 +507,7 @@ def save_copy_pairs(
         If the sets do not have the audit's sizes.
     """
     for name, value in (("count", count), ("columns", columns), ("tile", tile)):
-        _check_count(value, name, 1)
+        check_int(value, name, 1)
     fakes, reals = ImageSet(generated, "generated", value_range), ImageSet(train, "train", value_range)
     if len(fakes) != len(audit.ratio) or len(reals) != audit.n_train:
         raise ValueError(

@@ -38,6 +38,7 @@ from torch_fidelity.utils import (
     resolve_feature_layer_for_metric,
 )
 
+from .._validation import check_int
 from ..data.image_folder import ImageFolderDataset
 from ..generate.latents import MAX_SEED, class_indices, generator_inputs
 from ..nets.generator_like import (
@@ -47,7 +48,7 @@ from ..nets.generator_like import (
     generator_device,
     generator_image_channels,
 )
-from .copying import CopyingAudit, audit_copying
+from .copying import CopyingAudit, audit_copying, check_threshold
 from .extractors import (
     MODULE_KWARG,
     PIXELS,
@@ -102,12 +103,6 @@ def _check_metrics(metrics: Sequence[str]) -> tuple[str, ...]:
     if unknown or not names:
         raise ValueError(f"metrics must be a non-empty selection of {METRICS} ('pr' means 'prc'), got {metrics!r}")
     return tuple(m for m in METRICS if m in names)
-
-
-def _positive_int(value: Any, name: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
 
 
 def _bootstrap_count(value: Any) -> int:
@@ -440,18 +435,16 @@ class FIDScorer:
         copying_threshold: float = 0.5,
     ) -> None:
         self.metrics = _check_metrics(metrics)
-        self.copying_cells = None if copying_cells is None else _positive_int(copying_cells, "copying_cells")
-        self.copying_min_cell_size = _positive_int(copying_min_cell_size, "copying_min_cell_size")
-        if not isinstance(copying_threshold, (int, float)) or not 0 < copying_threshold <= 1:
-            raise ValueError(f"copying_threshold must be in (0, 1], got {copying_threshold!r}")
-        self.copying_threshold = float(copying_threshold)
+        self.copying_cells = None if copying_cells is None else check_int(copying_cells, "copying_cells", 1)
+        self.copying_min_cell_size = check_int(copying_min_cell_size, "copying_min_cell_size", 1)
+        self.copying_threshold = check_threshold(copying_threshold, "copying_threshold")
         self.value_range = check_value_range(value_range)
         self.fid_bootstrap = _bootstrap_count(fid_bootstrap)
         self.fid_floor = bool(fid_floor)
-        self.batch_size = _positive_int(batch_size, "batch_size")
-        self.kid_subsets = _positive_int(kid_subsets, "kid_subsets")
-        self.kid_subset_size = _positive_int(kid_subset_size, "kid_subset_size", 2)
-        self.prc_neighborhood = _positive_int(prc_neighborhood, "prc_neighborhood")
+        self.batch_size = check_int(batch_size, "batch_size", 1)
+        self.kid_subsets = check_int(kid_subsets, "kid_subsets", 1)
+        self.kid_subset_size = check_int(kid_subset_size, "kid_subset_size", 2)
+        self.prc_neighborhood = check_int(prc_neighborhood, "prc_neighborhood", 1)
         self.device = self._resolve_device(device)
         self.cache_dir = None if cache_dir is None else Path(cache_dir)
         self.progress = bool(progress)
@@ -714,7 +707,7 @@ class FIDScorer:
         batch_size: int | None,
         test_set: ImageSet | None = None,
     ) -> dict[str, float]:
-        n = _positive_int(n, "n")
+        n = check_int(n, "n", 1)
         # Warnings name the line that called the public method, two frames up.
         kid_subset_size, isc_splits = _check_counts(self._settings(), len(real_set), n, stacklevel=4)
         images = self._generate(G, n, classes, truncation_psi, noise_mode, seed, batch_size)
@@ -785,7 +778,7 @@ class FIDScorer:
             raise ValueError(
                 f"real_dataset has {len(names)} classes ({', '.join(names)}) but the generator has c_dim={G.c_dim}"
             )
-        n_per_class = _positive_int(n_per_class, "n_per_class")
+        n_per_class = check_int(n_per_class, "n_per_class", 1)
         members: list[list[int]] = [[] for _ in names]
         for index in range(len(real_dataset)):
             members[int(real_dataset.get_label(index).argmax())].append(index)
@@ -825,10 +818,10 @@ class FIDScorer:
         """Generate images ``seed`` to ``seed + n - 1`` as uint8 ``[n, C, H, W]`` on the CPU."""
         channels = _image_channels(G)
         check_sampling(G, truncation_psi, noise_mode)
-        seed = _positive_int(seed, "seed", 0)
+        seed = check_int(seed, "seed", 0)
         if seed + n - 1 > MAX_SEED:
             raise ValueError(f"seeds {seed} to {seed + n - 1} exceed 2**32 - 1, the largest seed numpy accepts")
-        batch = self.batch_size if batch_size is None else _positive_int(batch_size, "batch_size")
+        batch = self.batch_size if batch_size is None else check_int(batch_size, "batch_size", 1)
         if classes is None and G.c_dim > 0:
             labels: list[int | None] = [int(k) for k in np.random.default_rng(seed).integers(G.c_dim, size=n)]
         else:
@@ -1061,12 +1054,12 @@ class FIDScorer:
         """
         settings = _Settings(
             _check_metrics(metrics),
-            _positive_int(kid_subsets, "kid_subsets"),
-            _positive_int(kid_subset_size, "kid_subset_size", 2),
-            _positive_int(prc_neighborhood, "prc_neighborhood"),
+            check_int(kid_subsets, "kid_subsets", 1),
+            check_int(kid_subset_size, "kid_subset_size", 2),
+            check_int(prc_neighborhood, "prc_neighborhood", 1),
             _bootstrap_count(fid_bootstrap),
             bool(fid_floor),
-            _positive_int(seed, "seed", 0),
+            check_int(seed, "seed", 0),
             copying_cells=copying_cells,
             copying_min_cell_size=copying_min_cell_size,
             copying_threshold=copying_threshold,
