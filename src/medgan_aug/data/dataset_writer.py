@@ -185,6 +185,15 @@ def _field_value(key: str, value: object) -> object:
     return value
 
 
+def _field_values(fields: Mapping[str, object]) -> dict[str, object]:
+    """The extra manifest columns of a row, checked: none of the writer's own, every value of a storable type."""
+    reserved = [key for key in fields if key in _RESERVED_FIELDS]
+    if reserved:
+        own = ", ".join(_RESERVED_FIELDS)
+        raise ValueError(f"manifest fields {reserved} are reserved ({own} are set by the writer)")
+    return {key: _field_value(key, value) for key, value in fields.items()}
+
+
 def _save(image: Image.Image, target: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     image.save(target, format="PNG", compress_level=_PNG_COMPRESS_LEVEL)
@@ -341,10 +350,7 @@ class DatasetWriter:
             raise RuntimeError("DatasetWriter.add must be called inside its with-block")
         _check_component(label, "label")
         _check_component(name, "name")
-        reserved = [key for key in fields if key in _RESERVED_FIELDS]
-        if reserved:
-            raise ValueError(f"manifest fields {reserved} are reserved ({', '.join(_RESERVED_FIELDS)} are set by add)")
-        values = {key: _field_value(key, value) for key, value in fields.items()}
+        values = _field_values(fields)
         image = self._check_pixels(pixels, f"{label}/{name}")
         foregrounds = self._check_masks(mask, pixels.shape[:2], f"{label}/{name}")
 
@@ -390,10 +396,7 @@ class DatasetWriter:
         if self._staging is None:
             raise RuntimeError("DatasetWriter.record must be called inside its with-block")
         _check_component(label, "label")
-        reserved = [key for key in fields if key in _RESERVED_FIELDS]
-        if reserved:
-            raise ValueError(f"manifest fields {reserved} are reserved ({', '.join(_RESERVED_FIELDS)} are set here)")
-        self._rows.append({"file": "", "label": label, **{key: _field_value(key, v) for key, v in fields.items()}})
+        self._rows.append({"file": "", "label": label, **_field_values(fields)})
 
     def _check_masks(
         self, mask: np.ndarray | Sequence[np.ndarray] | None, shape: tuple[int, ...], where: str
