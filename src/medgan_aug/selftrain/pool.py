@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
-from ..data.dataset_writer import paired_images_folder, read_manifest
+from ..data.dataset_writer import paired_images_folder
 from ..data.image_folder import ImageFolderDataset, find_images
 from ..data.images import ResizeMode
 from ..data.intensity import encode_pixels
@@ -35,6 +35,7 @@ from ..nets.generator_like import (
     generator_device,
     generator_image_channels,
 )
+from .splits import _manifest_rows
 
 __all__ = ["DatasetPool", "FolderPool", "GeneratorPool"]
 
@@ -128,8 +129,9 @@ class FolderPool(Dataset[torch.Tensor]):
         Any number of DataLoader workers can read the pool.
     copy_flagged : numpy.ndarray or None
         bool ``[N]``: the images a copying screen marked as likely copies of the generator's training images
-        (the ``copy_flagged`` column of the folder's ``manifest.csv``/``.json``, as
-        ``synthesize(screen=CopyScreen(..., drop=False))`` writes it); None when the manifest has no such column.
+        (the ``copy_flagged`` column of the folder's ``manifest.csv``/``.json``, or its parent's for a split
+        folder, as ``synthesize(screen=CopyScreen(..., drop=False))`` writes it); None when the manifest has no
+        such column.
 
     Raises
     ------
@@ -167,15 +169,14 @@ class FolderPool(Dataset[torch.Tensor]):
         self.copy_flagged: np.ndarray | None = self._copy_flags(Path(root).absolute())
 
     def _copy_flags(self, given: Path) -> np.ndarray | None:
-        """The manifest's ``copy_flagged`` column, by image; None without one (every image must have a value)."""
-        manifest = next((given / name for name in ("manifest.csv", "manifest.json") if (given / name).is_file()), None)
-        if manifest is None:
+        """The ``copy_flagged`` column of the folder's manifest (found as the real splits' are), by image; None
+        without one (every image must have a value)."""
+        found = _manifest_rows(given)
+        if found is None or "copy_flagged" not in found[1][0]:
             return None
-        rows = read_manifest(manifest)
-        if not rows or "copy_flagged" not in rows[0]:
-            return None
+        manifest, rows, prefix = found
         flag_of = {str(row["file"]): str(row["copy_flagged"]).lower() == "true" for row in rows if row.get("file")}
-        files = [path.relative_to(given).as_posix() for path in self._dataset.paths]
+        files = [prefix + path.relative_to(given).as_posix() for path in self._dataset.paths]
         missing = [name for name in files if name not in flag_of]
         if missing:
             raise ValueError(

@@ -358,8 +358,8 @@ class SelfTrainResult:
         seed = int(self.config["train"]["seed"])
         comparison = self.comparison()
         lines = ["# Self-training report", "", f"**{self.verdict()}**", ""]
-        lines += [f"**Warning:** {warning}." for warning in self._data_warnings()]
-        lines += [""] if self._data_warnings() else []
+        alerts = [f"**Warning:** {warning}." for warning in self._data_warnings()]
+        lines += [*alerts, ""] if alerts else []
         if comparison is not None:
             lines += [comparison.to_markdown().rstrip("\n"), ""]
         lines += [
