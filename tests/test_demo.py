@@ -10,8 +10,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
-from medgan_aug import read_volume
+from medgan_aug import read_volume, threads
 from medgan_aug.cli import main
 from medgan_aug.data import VolumeSlicer
 from medgan_aug.demo import (
@@ -21,6 +22,7 @@ from medgan_aug.demo import (
     make_phantom_volumes,
     run_demo,
 )
+from medgan_aug.threads import CpuLoad, CpuLoadMeter
 
 
 def _around(data: np.ndarray, x: float, y: float, z: float) -> float:
@@ -148,6 +150,42 @@ def test_smoke_demo_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert (out / "summary.md").read_text().count("FID") >= 2
 
 
+class _OneCoreTaken(CpuLoadMeter):
+    """Another process keeps one of two cores busy all along."""
+
+    def __init__(self) -> None:
+        pass
+
+    @property
+    def available(self) -> bool:
+        return True
+
+    def read(self) -> CpuLoad:
+        return CpuLoad(2, 1.0, 1.9, 0.3)
+
+
+def test_busy_machine_warning_expected_duration_and_threads_are_reported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(threads, "CpuLoadMeter", _OneCoreTaken)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        summary = run_demo(DemoSettings.preset("smoke", tmp_path / "demo"))
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+    printed = capsys.readouterr().err
+    busy, expected, used = summary.notes
+    assert busy.startswith("this machine is busy: other processes use 1.0 of 2 cores (load average 1.9)")
+    assert "uses 1 torch thread(s)" in busy
+    assert re.match(r"expected duration on this machine: about \d+ s in all \(GAN training at \d+ img/s on 1", expected)
+    assert used == "torch threads: auto, 1"
+    # Shown as they happen, and kept in the summary file.
+    assert f"medgan-aug demo: {busy}" in printed and f"medgan-aug demo: {expected}" in printed
+    assert all(note in (tmp_path / "demo" / "summary.md").read_text() for note in summary.notes)
+
+
 def test_non_empty_out_dir_needs_overwrite(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "keep.txt").write_text("mine")
     assert main(["demo", "--preset", "smoke", "--out", str(tmp_path), "--no-progress"]) == 1
@@ -176,4 +214,6 @@ def test_bad_presets_and_settings(tmp_path: Path, capsys: pytest.CaptureFixture[
         DemoSettings.preset("smoke", tmp_path, epochs=3)
     with pytest.raises(ValueError, match="kimg must be a positive number"):
         DemoSettings.preset("smoke", tmp_path, kimg=0)
+    with pytest.raises(ValueError, match="threads must be a positive integer or 'auto'"):
+        DemoSettings.preset("smoke", tmp_path, threads=0)
     assert DemoSettings.preset("large", tmp_path, seed=4).image_size == 64

@@ -23,6 +23,8 @@ train
 metrics
     FID, KID, Inception Score and precision/recall through torch-fidelity, offline and with any
     feature extractor; segmentation scores (Jaccard, Dice, VOC).
+threads
+    How many CPU threads torch uses: one per core other processes leave free, re-checked between steps.
 selftrain
     Self-training: timm classifiers pseudo-label synthetic images (folders or generators) in rounds with a
     per-class cap, against real-only baselines, with reports that show whether the synthetic data helped.
@@ -52,6 +54,7 @@ from .nets import (
     load_stylegan2_ada,
 )
 from .selftrain import SelfTrainConfig, SelfTrainer
+from .threads import ThreadPolicy, use_threads
 from .train import GANTrainer, TrainConfig, resolve_config
 
 __version__ = "0.1.0"
@@ -87,6 +90,7 @@ __all__ = [
     "StateDictMismatchError",
     "StyleDiscriminator",
     "StyleGenerator",
+    "ThreadPolicy",
     "TrainConfig",
     "UnsafeCheckpointError",
     "Volume",
@@ -108,4 +112,5 @@ __all__ = [
     "selftrain",
     "synthesize",
     "train",
+    "use_threads",
 ]

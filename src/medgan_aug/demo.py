@@ -18,12 +18,17 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import numpy as np
 from scipy import ndimage
 
 from .data.volume import Volume, write_nrrd
+from .threads import CpuLoad, ThreadPolicy, ThreadSetting
+from .train.callbacks import TrainerCallback
+
+if TYPE_CHECKING:
+    from .train import GANTrainer
 
 __all__ = [
     "DEMO_PRESETS",
@@ -199,6 +204,9 @@ class DemoSettings:
         Seed of the phantoms, the split, the GAN, the synthetic set and the classifiers.
     device : str, optional
         ``"cpu"`` or a CUDA device; default CUDA when available.
+    threads : int or "auto"
+        Torch's CPU threads: a number, or ``"auto"`` (default) to match them to the cores other processes leave
+        free, re-checked every few seconds (:class:`~medgan_aug.threads.ThreadPolicy`).
     progress : bool
         Print the steps and the underlying tools' progress bars to stderr.
     overwrite : bool
@@ -221,6 +229,7 @@ class DemoSettings:
     slice_every: int
     seed: int = 0
     device: str | None = None
+    threads: ThreadSetting = "auto"
     progress: bool = True
     overwrite: bool = False
 
@@ -250,6 +259,10 @@ class DemoSettings:
             raise ValueError(f"kimg must be a positive number, got {self.kimg!r}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise ValueError(f"seed must be an integer >= 0, got {self.seed!r}")
+        if self.threads != "auto" and (
+            isinstance(self.threads, bool) or not isinstance(self.threads, int) or self.threads < 1
+        ):
+            raise ValueError(f"threads must be a positive integer or 'auto', got {self.threads!r}")
         if not isinstance(self.classifier, str) or not self.classifier:
             raise ValueError(f"classifier must be a timm model name, got {self.classifier!r}")
 
@@ -357,11 +370,15 @@ class DemoSummary:
         images).
     paths : dict of str to pathlib.Path
         The folders, sample grids, plots (when matplotlib is installed) and reports.
+    notes : list of str
+        The run's expected duration as estimated after the GAN's first tick, the thread counts used, and a
+        warning when other processes kept the machine busy.
     """
 
     steps: list[tuple[str, float, str]]
     metrics: dict[str, float]
     paths: dict[str, Path] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
 
     def table(self) -> str:
         """Markdown tables of the steps (with their times) and the metrics."""
@@ -428,6 +445,61 @@ def _last_file(folder: Path, pattern: str) -> Path:
     return found[-1]
 
 
+# Seconds of the steps after GAN training per second of GAN training, in the default preset on an idle 2-core
+# CPU (benchmarks/threads_bench.py --demo): the expected duration scales them with the GAN's measured speed.
+_AFTER_GAN_SHARE = 0.6
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds / 60:.1f} min" if seconds >= 90 else f"{seconds:.0f} s"
+
+
+def _busy_warning(load: CpuLoad, policy: ThreadPolicy) -> str:
+    return (
+        f"this machine is busy: {load.describe()}; the demo takes longer than on a quiet machine and uses "
+        f"{policy.threads} torch thread(s) meanwhile (--threads auto re-checks every {policy.interval:g} s)"
+    )
+
+
+def _threads_note(policy: ThreadPolicy, setting: ThreadSetting) -> str:
+    """``"torch threads: auto, 2; 1 from 1.2 min (other processes use 1.0 of 2 cores)"``."""
+    if not policy.history:
+        return f"torch threads: {setting}"
+    first = policy.history[0]
+    parts = [f"torch threads: {setting}, {first.threads}"]
+    for change in policy.history[1:]:
+        why = f" ({change.load.describe()})" if change.load is not None else ""
+        parts.append(f"{change.threads} from {_minutes(change.time - first.time)}{why}")
+    return "; ".join(parts)
+
+
+class _DurationEstimate(TrainerCallback):
+    """After the GAN's first full tick: the demo's expected duration at the measured speed, and a busy warning."""
+
+    def __init__(self, started: float, policy: ThreadPolicy, note: Callable[[str], None]) -> None:
+        self.started = started
+        self.training_started = time.perf_counter()
+        self.policy = policy
+        self.note = note
+
+    def on_tick(self, trainer: GANTrainer, stats: dict[str, Any]) -> None:
+        if stats["tick"] != 1 or stats["img_per_sec"] <= 0:
+            return
+        now = time.perf_counter()
+        remaining = max(trainer.config.kimg * 1000 - trainer.cur_nimg, 0) / stats["img_per_sec"]
+        training = now - self.training_started + remaining
+        expected = now - self.started + remaining + training * _AFTER_GAN_SHARE
+        self.note(
+            f"expected duration on this machine: about {_minutes(expected)} in all (GAN training at "
+            f"{stats['img_per_sec']:.0f} img/s on {self.policy.threads} thread(s), {_minutes(remaining)} to go; "
+            "the later steps scaled from a quiet 2-core run)"
+        )
+        load = self.policy.last_load
+        first = self.policy.history[0].load if self.policy.history else None
+        if load is not None and load.busy and not (first is not None and first.busy):
+            self.note(_busy_warning(load, self.policy))
+
+
 def run_demo(settings: DemoSettings) -> DemoSummary:
     """Run the whole workflow on phantom data: slice, train a conditional GAN with ADA, generate, score, self-train.
 
@@ -467,12 +539,24 @@ def run_demo(settings: DemoSettings) -> DemoSummary:
     ValueError
         If the classifier name is not a timm model, or a step rejects the settings.
     """
+    from .nets.classifiers import check_model_name
+
+    s = settings
+    if not isinstance(s, DemoSettings):
+        raise TypeError(f"settings must be a DemoSettings, got {type(s).__name__}")
+    check_model_name(s.classifier)
+    _prepare_out_dir(s.out_dir, s.overwrite)
+    with ThreadPolicy(s.threads) as policy:
+        return _run_workflow(s, policy)
+
+
+def _run_workflow(s: DemoSettings, policy: ThreadPolicy) -> DemoSummary:
+    """The steps of :func:`run_demo` in a prepared ``out_dir``, with ``policy`` setting the CPU threads."""
     import torch
 
     from .data import ImageFolderDataset, VolumeSlicer
     from .generate import load_generator, synthesize
     from .metrics import ClassifierFeatures, FIDScorer
-    from .nets.classifiers import check_model_name
     from .selftrain import (
         FolderPool,
         SelfTrainConfig,
@@ -485,12 +569,17 @@ def run_demo(settings: DemoSettings) -> DemoSummary:
     )
     from .train import GANTrainer, read_stats, resolve_config
 
-    s = settings
-    if not isinstance(s, DemoSettings):
-        raise TypeError(f"settings must be a DemoSettings, got {type(s).__name__}")
-    check_model_name(s.classifier)
-    _prepare_out_dir(s.out_dir, s.overwrite)
+    started = time.perf_counter()
     out = s.out_dir
+    notes: list[str] = []
+
+    def note(text: str) -> None:
+        notes.append(text)
+        if s.progress:
+            print(f"medgan-aug demo: {text}", file=sys.stderr, flush=True)
+
+    if policy.last_load is not None and policy.last_load.busy:
+        note(_busy_warning(policy.last_load, policy))
     device = s.device or ("cuda" if torch.cuda.is_available() else "cpu")
     steps: list[tuple[str, float, str]] = []
     metrics: dict[str, float] = {}
@@ -548,6 +637,7 @@ def run_demo(settings: DemoSettings) -> DemoSummary:
         snapshot_ticks=10**9,
         num_workers=0,
         progress=s.progress,
+        callbacks=[_DurationEstimate(started, policy, note)],
     )
     checkpoint = timed(
         "train conditional GAN with ADA",
@@ -664,9 +754,11 @@ def run_demo(settings: DemoSettings) -> DemoSummary:
     plots = {"runs_plot": selftrain / "runs.png", "confusion": selftrain / "confusion_selected.png"}
     paths.update({name: path for name, path in plots.items() if path.exists()})
 
-    summary = DemoSummary(steps, metrics, {**paths, "summary": out / "summary.md"})
+    note(_threads_note(policy, s.threads))
+    summary = DemoSummary(steps, metrics, {**paths, "summary": out / "summary.md"}, notes)
     listing = "\n".join(f"- {key}: {path}" for key, path in summary.paths.items())
-    (out / "summary.md").write_text(f"# medgan-aug demo\n\n{summary.table()}\n\n{listing}\n", encoding="utf-8")
+    notes = "".join(f"- {note}\n" for note in summary.notes)
+    (out / "summary.md").write_text(f"# medgan-aug demo\n\n{summary.table()}\n\n{notes}\n{listing}\n", encoding="utf-8")
     return summary
 
 

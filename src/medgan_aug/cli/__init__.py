@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from ..runtime import retain_freed_memory
+from ..threads import use_threads
 from . import demo, generate, ops, prepare, score, selftrain, slice, train
 from .arguments import attach_signed_values
 
@@ -29,4 +30,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     args = _parser().parse_args(attach_signed_values(sys.argv[1:] if argv is None else argv))
     retain_freed_memory()
+    if getattr(args, "start_threads", False):
+        use_threads(args.threads)
     return args.func(args)

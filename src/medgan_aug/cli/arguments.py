@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable, Sequence
 
-__all__ = ["attach_signed_values", "class_list", "number_list", "ratio_list", "seed_list"]
+from ..threads import parse_threads
+
+__all__ = ["add_threads_argument", "attach_signed_values", "class_list", "number_list", "ratio_list", "seed_list"]
 
 
 def number_list(count: int, meaning: str) -> Callable[[str], tuple[float, ...]]:
@@ -79,3 +81,15 @@ def ratio_list(text: str) -> tuple[float, ...]:
     if not values:
         raise argparse.ArgumentTypeError(f"expected comma-separated numbers such as 0.5,1,2, got {text!r}")
     return values
+
+
+def add_threads_argument(parser: argparse.ArgumentParser, *, start: bool = True) -> None:
+    """Add ``--threads N|auto``; with ``start`` the command line applies it before the command runs."""
+    parser.add_argument(
+        "--threads",
+        type=parse_threads,
+        default="auto",
+        help="torch CPU threads: a number, or auto (default) for one per core other processes leave free, "
+        "re-checked every few seconds",
+    )
+    parser.set_defaults(start_threads=start)

@@ -5,13 +5,15 @@ from __future__ import annotations
 import argparse
 import sys
 
+from .arguments import add_threads_argument
+
 __all__ = ["add_parser", "run"]
 
 
 def run(args: argparse.Namespace) -> int:
     from ..demo import DemoSettings, run_demo
 
-    overrides = {"kimg": args.kimg, "device": args.device, "seed": args.seed}
+    overrides = {"kimg": args.kimg, "device": args.device, "seed": args.seed, "threads": args.threads}
     try:
         settings = DemoSettings.preset(
             args.preset,
@@ -50,4 +52,6 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     demo.add_argument("--seed", type=int, help="seed of the phantoms, split, GAN and classifiers (default 0)")
     demo.add_argument("--overwrite", action="store_true", help="replace a non-empty --out folder")
     demo.add_argument("--no-progress", action="store_true", help="no step headers and progress bars")
+    # The demo applies the threads itself, to warn when the machine is busy and to report what it used.
+    add_threads_argument(demo, start=False)
     demo.set_defaults(func=run)

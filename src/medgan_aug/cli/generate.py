@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .arguments import class_list, seed_list
+from .arguments import add_threads_argument, class_list, seed_list
 
 __all__ = ["add_parser", "run"]
 
@@ -114,4 +114,5 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     )
     generate.add_argument("--overwrite", action="store_true", help="replace a non-empty --out folder")
     generate.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_threads_argument(generate)
     generate.set_defaults(func=run)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .arguments import number_list
+from .arguments import add_threads_argument, number_list
 
 __all__ = ["add_parser", "run"]
 
@@ -106,4 +106,5 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     prepare.add_argument("--manifest", default="csv", choices=["csv", "json"])
     prepare.add_argument("--overwrite", action="store_true", help="replace a non-empty --out folder")
     prepare.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_threads_argument(prepare)
     prepare.set_defaults(func=run, resize="letterbox")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from .arguments import add_threads_argument
+
 __all__ = ["add_parser", "run"]
 
 
@@ -215,4 +217,5 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "--no-progress", action="store_true", help="no progress of the feature extraction and the FID bootstrap"
     )
     score.add_argument("--json", action="store_true", help="print one JSON object")
+    add_threads_argument(score)
     score.set_defaults(func=run)

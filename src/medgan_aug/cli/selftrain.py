@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .arguments import ratio_list
+from .arguments import add_threads_argument, ratio_list
 
 __all__ = ["add_parser", "run"]
 
@@ -177,4 +177,5 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     selftrain.add_argument("--seed", type=int, default=0, help="seed of splits, initialisation, training, bootstrap")
     selftrain.add_argument("--device", help="cpu or cuda (default: cuda when available)")
     selftrain.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_threads_argument(selftrain)
     selftrain.set_defaults(func=run)

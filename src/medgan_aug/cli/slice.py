@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from .arguments import number_list
+from .arguments import add_threads_argument, number_list
 
 __all__ = ["add_parser", "run"]
 
@@ -182,4 +182,5 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     slice_.add_argument("--manifest", default="csv", choices=["csv", "json"])
     slice_.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
     slice_.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_threads_argument(slice_)
     slice_.set_defaults(func=run)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from .arguments import add_threads_argument
+
 __all__ = ["add_parser", "metric_tracker", "run"]
 
 
@@ -220,4 +222,5 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         help="write TensorBoard events (scalars and sample grids) to OUTDIR/tensorboard; default: when the "
         "tensorboard package is installed",
     )
+    add_threads_argument(train)
     train.set_defaults(func=run)

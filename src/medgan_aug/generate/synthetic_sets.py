@@ -27,6 +27,7 @@ from ..nets.generator_like import (
     generator_image_channels,
     is_native_generator,
 )
+from ..threads import adjust_threads
 from .checkpoints import checkpoint_hash
 from .latents import MAX_SEED, class_indices, generator_inputs
 from .screening import ImageScreen, Screening
@@ -192,6 +193,7 @@ def synthesize(
         torch.no_grad(),
     ):
         while queue:
+            adjust_threads()
             batch_labels = [queue.popleft() for _ in range(min(batch_size, len(queue)))]
             batch_seeds = [next(seed_source) for _ in batch_labels]
             if batch_seeds[-1] > MAX_SEED:

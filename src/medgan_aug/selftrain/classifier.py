@@ -15,6 +15,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from .._validation import check_positive_int
+from ..threads import adjust_threads
 
 __all__ = ["OPTIMIZERS", "TrainSettings", "predict", "train_classifier"]
 
@@ -254,6 +255,7 @@ def train_classifier(
             correct = total = 0
             bar = tqdm(train_loader, desc=f"epoch {epoch}/{settings.epochs}", leave=False, disable=not progress)
             for batch in bar:
+                adjust_threads()
                 images = _resize(_images_of(batch, "train").to(device, non_blocking=True), settings.image_size)
                 if settings.augment:
                     with torch.no_grad():
@@ -330,6 +332,7 @@ def predict(
     try:
         with torch.no_grad():
             for batch in tqdm(_loader(data, batch_size, num_workers, target), desc="predict", disable=not progress):
+                adjust_threads()
                 images = _resize(_images_of(batch, "data").to(target, non_blocking=True), image_size)
                 rows.append(torch.softmax(model(images).float(), dim=1).cpu())
     finally:

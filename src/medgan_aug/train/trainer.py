@@ -26,6 +26,7 @@ from ..nets.checkpoint import atomic_save
 from ..nets.errors import CheckpointError, StateDictMismatchError
 from ..nets.generator_like import check_generator, generate_images, is_native_generator
 from ..plots import PLOTS_MISSING, plotting_available
+from ..threads import adjust_threads
 from .callbacks import TrainerCallback
 from .config import TrainConfig
 from .ema import ema_beta, update_ema
@@ -607,6 +608,7 @@ class GANTrainer:
         while not done:
             real_img, real_c = next(loader)
             self._step(real_img, real_c, totals)
+            adjust_threads()
             done = self.cur_nimg >= total_nimg
             if self.progress:
                 self._print_progress(total_nimg, tick_start_nimg, tick_start_time)
