@@ -447,7 +447,7 @@ def _last_file(folder: Path, pattern: str) -> Path:
 
 # Seconds of the steps after GAN training per second of GAN training, in the default preset on an idle 2-core
 # CPU (benchmarks/threads_bench.py --demo): the expected duration scales them with the GAN's measured speed.
-_AFTER_GAN_SHARE = 0.6
+_AFTER_GAN_SHARE = 0.46
 
 
 def _minutes(seconds: float) -> str:
