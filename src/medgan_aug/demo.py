@@ -24,7 +24,7 @@ import numpy as np
 from scipy import ndimage
 
 from .data.volume import Volume, write_nrrd
-from .threads import CpuLoad, ThreadPolicy, ThreadSetting
+from .threads import CpuLoad, ThreadPolicy, ThreadSetting, check_thread_setting
 from .train.callbacks import TrainerCallback
 
 if TYPE_CHECKING:
@@ -259,10 +259,7 @@ class DemoSettings:
             raise ValueError(f"kimg must be a positive number, got {self.kimg!r}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise ValueError(f"seed must be an integer >= 0, got {self.seed!r}")
-        if self.threads != "auto" and (
-            isinstance(self.threads, bool) or not isinstance(self.threads, int) or self.threads < 1
-        ):
-            raise ValueError(f"threads must be a positive integer or 'auto', got {self.threads!r}")
+        check_thread_setting(self.threads)
         if not isinstance(self.classifier, str) or not self.classifier:
             raise ValueError(f"classifier must be a timm model name, got {self.classifier!r}")
 
@@ -757,8 +754,10 @@ def _run_workflow(s: DemoSettings, policy: ThreadPolicy) -> DemoSummary:
     note(_threads_note(policy, s.threads))
     summary = DemoSummary(steps, metrics, {**paths, "summary": out / "summary.md"}, notes)
     listing = "\n".join(f"- {key}: {path}" for key, path in summary.paths.items())
-    notes = "".join(f"- {note}\n" for note in summary.notes)
-    (out / "summary.md").write_text(f"# medgan-aug demo\n\n{summary.table()}\n\n{notes}\n{listing}\n", encoding="utf-8")
+    note_lines = "".join(f"- {text}\n" for text in summary.notes)
+    (out / "summary.md").write_text(
+        f"# medgan-aug demo\n\n{summary.table()}\n\n{note_lines}\n{listing}\n", encoding="utf-8"
+    )
     return summary
 
 

@@ -36,7 +36,7 @@ __all__ = [
     "ThreadSetting",
     "active_policy",
     "adjust_threads",
-    "measure_load",
+    "check_thread_setting",
     "parse_threads",
     "threads_for_load",
     "usable_cores",
@@ -127,6 +127,7 @@ class CpuLoadMeter:
     def __init__(self, proc: Path = _PROC) -> None:
         self._proc = Path(proc)
         self._cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+        self._cores = usable_cores()
         self._last = self._sample()
 
     @property
@@ -165,8 +166,7 @@ class CpuLoadMeter:
             sample.total_ticks - last.total_ticks
         )
         others = max(share, 0.0) * len(self._cpus)
-        cores = usable_cores()
-        return CpuLoad(cores, min(others, float(cores)), _load_average(), sample.time - last.time)
+        return CpuLoad(self._cores, min(others, float(self._cores)), _load_average(), sample.time - last.time)
 
 
 def _load_average() -> float | None:
@@ -174,15 +174,6 @@ def _load_average() -> float | None:
         return os.getloadavg()[0]
     except (AttributeError, OSError):
         return None
-
-
-def measure_load(seconds: float = 0.3) -> CpuLoad | None:
-    """Other processes' CPU use over the next ``seconds`` (this process sleeps meanwhile); ``None`` off Linux."""
-    meter = CpuLoadMeter()
-    if not meter.available:
-        return None
-    time.sleep(seconds)
-    return meter.read()
 
 
 def threads_for_load(load: CpuLoad | None, max_threads: int) -> int:
@@ -193,6 +184,12 @@ def threads_for_load(load: CpuLoad | None, max_threads: int) -> int:
     if load is None:
         return max_threads
     return max(1, min(max_threads, math.floor(load.free + 1.0 - _FREE_SHARE)))
+
+
+def check_thread_setting(threads: object) -> None:
+    """Raise ``ValueError`` unless ``threads`` is a positive integer or ``"auto"``."""
+    if threads != "auto" and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+        raise ValueError(f"threads must be a positive integer or 'auto', got {threads!r}")
 
 
 def parse_threads(text: str) -> ThreadSetting:
@@ -243,8 +240,7 @@ class ThreadPolicy:
     def __init__(
         self, threads: ThreadSetting = "auto", *, interval: float = 5.0, meter: CpuLoadMeter | None = None
     ) -> None:
-        if threads != "auto" and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
-            raise ValueError(f"threads must be a positive integer or 'auto', got {threads!r}")
+        check_thread_setting(threads)
         if isinstance(interval, bool) or not isinstance(interval, (int, float)) or not 0 < interval < math.inf:
             raise ValueError(f"interval must be a positive number of seconds, got {interval!r}")
         self.setting: ThreadSetting = threads
