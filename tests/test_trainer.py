@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 
 import pytest
 import torch
 
 from medgan_aug.nets.errors import CheckpointError
-from medgan_aug.train import GANTrainer, TrainingDivergedError, read_stats, resolve_config
+from medgan_aug.train import GANTrainer, TrainerCallback, TrainingDivergedError, read_stats, resolve_config
 from tests.conftest import SG2ADA
 
 LOSS_KEYS = ("loss_g", "loss_d_real", "loss_d_fake", "r1_penalty", "pl_penalty", "p", "r_t")
@@ -69,6 +70,21 @@ def test_a_run_writes_its_directory(tmp_path):
     state = torch.load(last, weights_only=True)
     assert state["cur_nimg"] == 80 and state["batch_idx"] == 20
     assert not [name for name in os.listdir(run) if name.endswith(".tmp")]
+
+
+class _Announces(TrainerCallback):
+    def on_tick(self, trainer: GANTrainer, stats: dict) -> None:
+        print(f"callback at tick {stats['tick']}", file=sys.stderr)
+
+
+def test_what_callbacks_print_starts_on_its_own_line_not_after_the_progress_bar(tmp_path, capsys):
+    trainer = make_trainer(tmp_path / "run", callbacks=[_Announces()])
+    trainer.progress = True
+    trainer.train(kimg=0.08)
+    lines = capsys.readouterr().err.replace("\r", "\n").splitlines()
+    assert [line for line in lines if "callback at tick" in line] == [f"callback at tick {tick}" for tick in range(3)]
+    assert [line.split(":")[0] for line in lines if line.startswith("tick ")] == ["tick 0", "tick 1", "tick 2"]
+    assert any(line.startswith("[") and "kimg" in line for line in lines)
 
 
 def test_the_same_seed_gives_the_same_losses(tmp_path):

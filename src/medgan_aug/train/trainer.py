@@ -614,6 +614,9 @@ class GANTrainer:
                 self._print_progress(total_nimg, tick_start_nimg, tick_start_time)
             if not done and self.cur_tick > 0 and self.cur_nimg < tick_start_nimg + self.kimg_per_tick * 1000:
                 continue
+            if self.progress:
+                # End the bar's line so that what metrics and callbacks print starts on a line of its own.
+                print(file=sys.stderr, flush=True)
             row = self._tick_row(totals, tick_start_nimg, tick_start_time)
             bad = [key for key, value in row.items() if isinstance(value, float) and not math.isfinite(value)]
             if bad:
@@ -635,7 +638,7 @@ class GANTrainer:
                         callback.on_images(self, images, self.cur_nimg / 1000)
                 self._plot()
                 if self.progress:
-                    print(f"\ntick {self.cur_tick}: {json.dumps(row)}", file=sys.stderr, flush=True)
+                    print(f"tick {self.cur_tick}: {json.dumps(row)}", file=sys.stderr, flush=True)
             if done or self.cur_tick % self.snapshot_ticks == 0:
                 if self.rank == 0:
                     last_checkpoint = self._snapshot()
@@ -734,7 +737,7 @@ class GANTrainer:
             dist.broadcast(stop, src=0)
         if stop.item() and self.rank == 0:
             print(
-                f"\nstopping early: no better {tracker.key} in {tracker.patience} evaluations "
+                f"stopping early: no better {tracker.key} in {tracker.patience} evaluations "
                 f"(best {tracker.best:.4g} at {tracker.best_kimg} kimg, saved as best-network.pt)",
                 file=sys.stderr,
                 flush=True,
