@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 import numpy as np
 from scipy import ndimage
 
+from ._files import atomic_write
 from .data.volume import Volume, write_nrrd
 from .threads import CpuLoad, ThreadPolicy, ThreadSetting, check_thread_setting
 from .train.callbacks import TrainerCallback
@@ -755,9 +756,8 @@ def _run_workflow(s: DemoSettings, policy: ThreadPolicy) -> DemoSummary:
     summary = DemoSummary(steps, metrics, {**paths, "summary": out / "summary.md"}, notes)
     listing = "\n".join(f"- {key}: {path}" for key, path in summary.paths.items())
     note_lines = "".join(f"- {text}\n" for text in summary.notes)
-    (out / "summary.md").write_text(
-        f"# medgan-aug demo\n\n{summary.table()}\n\n{note_lines}\n{listing}\n", encoding="utf-8"
-    )
+    text = f"# medgan-aug demo\n\n{summary.table()}\n\n{note_lines}\n{listing}\n"
+    atomic_write(out / "summary.md", lambda f: f.write(text.encode("utf-8")))
     return summary
 
 
