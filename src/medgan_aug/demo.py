@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 import numpy as np
 from scipy import ndimage
 
-from ._files import atomic_write
+from ._files import atomic_write_text
 from .data.volume import Volume, write_nrrd
 from .threads import CpuLoad, ThreadPolicy, ThreadSetting, check_thread_setting
 from .train.callbacks import TrainerCallback
@@ -757,7 +757,7 @@ def _run_workflow(s: DemoSettings, policy: ThreadPolicy) -> DemoSummary:
     listing = "\n".join(f"- {key}: {path}" for key, path in summary.paths.items())
     note_lines = "".join(f"- {text}\n" for text in summary.notes)
     text = f"# medgan-aug demo\n\n{summary.table()}\n\n{note_lines}\n{listing}\n"
-    atomic_write(out / "summary.md", lambda f: f.write(text.encode("utf-8")))
+    atomic_write_text(out / "summary.md", text)
     return summary
 
 

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from .._files import atomic_write
+from .._files import atomic_write_text
 from .image_folder import find_images
 
 __all__ = ["CLASS_BALANCES", "MixReport", "match_classes", "mix_datasets", "read_index"]
@@ -339,7 +339,7 @@ def mix_datasets(
     writer.writerows(rows)
     out = Path(out_path).absolute()
     out.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(out, lambda f: f.write(buffer.getvalue().encode("utf-8")))
+    atomic_write_text(out, buffer.getvalue())
     return MixReport(
         index=out,
         ratio=(float(real_share), float(1 - real_share)),

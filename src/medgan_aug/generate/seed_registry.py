@@ -18,7 +18,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from .._files import atomic_write
+from .._files import atomic_write_text
 from ..formats import SEED_REGISTRY_FORMAT
 from .latents import MAX_SEED
 
@@ -82,7 +82,7 @@ def _write_registry(path: Path, folders: dict[str, dict[str, list[list[int]]]]) 
     lines = [f"  {json.dumps(name)}: {json.dumps(used, sort_keys=True)}" for name, used in sorted(folders.items())]
     head = f'{{"format": {json.dumps(SEED_REGISTRY_FORMAT)}, "version": 1, "folders": {{'
     text = head + ("\n" + ",\n".join(lines) + "\n" if lines else "") + "}}\n"
-    atomic_write(path, lambda f: f.write(text.encode("utf-8")))
+    atomic_write_text(path, text)
 
 
 def _record(registry: Path, folder: str, key: str, ranges: list[list[int]], keep_old: bool) -> None:

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .._files import atomic_write
+from .._files import atomic_write, atomic_write_text
 from ..formats import CLASSIFIER_FORMAT, REPORT_FORMAT
 from ..plots import PLOTS_MISSING, plot_curves, plotting_available
 from .comparison import Comparison, compare_runs
@@ -486,14 +486,14 @@ class SelfTrainResult:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         text = json.dumps(self.to_dict(), indent=1, allow_nan=False) + "\n"
-        atomic_write(out / "report.json", lambda f: f.write(text.encode("utf-8")))
+        atomic_write_text(out / "report.json", text)
         markdown = self.to_markdown()
-        atomic_write(out / "report.md", lambda f: f.write(markdown.encode("utf-8")))
+        atomic_write_text(out / "report.md", markdown)
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, fieldnames=["source", "label", "confidence", "stage"], lineterminator="\n")
         writer.writeheader()
         writer.writerows(self.accepted)
-        atomic_write(out / "accepted.csv", lambda f: f.write(buffer.getvalue().encode("utf-8")))
+        atomic_write_text(out / "accepted.csv", buffer.getvalue())
         split = self._scored_set()
         if plotting_available():
             self._plot(out / "runs.png", split)
